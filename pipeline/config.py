@@ -1,0 +1,253 @@
+"""All settings, in one place, read once.
+
+Precedence, lowest first: the defaults below, then a TOML config file
+(``CHANCERY_CONFIG``, else ``chancery.toml`` in the working directory), then
+environment variables, then command-line overrides. The CLI, the tests and the
+DAGs all call ``load_settings`` and pass the result down explicitly; no other
+module reads the environment.
+
+Environment names: ``CHANCERY_<SECTION>_<KEY>`` for any field (for example
+``CHANCERY_FETCH_USER_AGENT``), plus the well-known names in ``_ENV_ALIASES``
+(``CHANCERY_HOME``, ``CHANCERY_SOURCES``, ``ELASTICSEARCH_URL`` ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_SOURCES = PACKAGE_DIR / "data" / "sources.yaml"
+
+
+@dataclass(frozen=True)
+class ElasticsearchSettings:
+    url: str | None = None  # None: the local engine that `chancery engine start` runs
+    username: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    ca_certs: str | None = None
+    index_prefix: str = "articles"  # concrete indices articles-v1.., aliases articles / articles-write
+    request_timeout: float = 30.0
+    bulk_chunk_docs: int = 500
+    bulk_chunk_bytes: int = 5 * 1024 * 1024
+    bulk_max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The embedded node: the stock distribution Elastic publishes on Maven Central."""
+
+    version: str = "9.2.8"
+    artifact: str = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
+    port: int = 0  # 0: first free port from 9200
+    heap: str = "1g"
+    startup_timeout: float = 120.0
+    java_home: str | None = None  # else ES_JAVA_HOME / JAVA_HOME / /usr/lib/jvm
+    run_as_user: str = "chancery"  # only used when the command runs as root
+    fallback_home: str = "/var/lib/chancery"  # when the state dir is not reachable by that user
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = "ChanceryBot/0.1 (+https://github.com/chancery-news/chancery; crawler@chancery.invalid)"
+    allow_networks: tuple[str, ...] = ()  # CIDRs opened past the SSRF guard
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_decompression_ratio: int = 100
+    max_redirects: int = 5
+    max_retries: int = 3
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    per_host_delay: float = 1.0
+    per_host_concurrency: int = 2
+    global_concurrency: int = 16
+    sitemap_max_depth: int = 3
+    sitemap_max_count: int = 200
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    min_words: int = 80  # below this a page is flagged as a non-article
+    near_duplicate_threshold: float = 0.8  # estimated Jaccard similarity of word shingles
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    nightly_hour: int = 2  # UTC hour of the nightly run
+    kibana_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".chancery")
+    sources: Path = DEFAULT_SOURCES
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    airflow: AirflowSettings = field(default_factory=AirflowSettings)
+
+    @property
+    def captures_dir(self) -> Path:
+        return self.home / "captures"
+
+    @property
+    def engine_dir(self) -> Path:
+        return self.home / "engine"
+
+    @property
+    def state_db(self) -> Path:
+        return self.home / "state.sqlite3"
+
+    @property
+    def deadletter_dir(self) -> Path:
+        return self.home / "deadletter"
+
+
+_SECRET_KEYS = {"password", "api_key"}
+
+# Well-known environment names that users and docker-compose already use.
+_ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "CHANCERY_HOME": ("home",),
+    "CHANCERY_SOURCES": ("sources",),
+    "CHANCERY_ALLOW_NETWORKS": ("fetch", "allow_networks"),
+    "ELASTICSEARCH_URL": ("elasticsearch", "url"),
+    "ELASTICSEARCH_USERNAME": ("elasticsearch", "username"),
+    "ELASTICSEARCH_PASSWORD": ("elasticsearch", "password"),
+    "ELASTICSEARCH_API_KEY": ("elasticsearch", "api_key"),
+    "ELASTICSEARCH_CA_CERTS": ("elasticsearch", "ca_certs"),
+    "KIBANA_URL": ("airflow", "kibana_url"),
+}
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, named with where it came from."""
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Defaults < config file < environment < overrides (dotted keys, e.g. "fetch.max_bytes")."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or _config_path(env)
+    if path is not None:
+        _merge_file(values, path)
+    _merge_env(values, env)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(values, tuple(dotted.split(".")), value, f"override {dotted}")
+    settings: Settings = _build(Settings, values, "settings")
+    # Absolute, so a DAG task and the CLI started elsewhere agree on the same state.
+    return dataclasses.replace(settings, home=settings.home.resolve(), sources=settings.sources.resolve())
+
+
+def _config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get("CHANCERY_CONFIG"):
+        path = Path(env["CHANCERY_CONFIG"])
+        if not path.is_file():
+            raise SettingsError(f"CHANCERY_CONFIG names {path}, which does not exist")
+        return path
+    default = Path("chancery.toml")
+    return default if default.is_file() else None
+
+
+def _merge_file(values: dict[str, Any], path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                _set(values, (key, sub), subvalue, f"{path} [{key}] {sub}")
+        else:
+            _set(values, (key,), value, f"{path} {key}")
+
+
+def _merge_env(values: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if name in _ENV_ALIASES:
+            _set(values, _ENV_ALIASES[name], raw, name)
+        elif name.startswith("CHANCERY_") and name not in ("CHANCERY_CONFIG",):
+            parts = name[len("CHANCERY_"):].lower().split("_", 1)
+            if len(parts) == 2 and parts[0] in _SECTIONS:
+                _set(values, (parts[0], parts[1]), raw, name)
+
+
+_SECTIONS = {f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}  # type: ignore[arg-type]
+
+
+def _set(values: dict[str, Any], path: tuple[str, ...], value: Any, origin: str) -> None:
+    target = values
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = (value, origin)
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in fields:
+            origin = raw[1] if isinstance(raw, tuple) else where
+            raise SettingsError(f"{origin}: unknown setting {where}.{name}")
+        f = fields[name]
+        if isinstance(raw, dict):
+            kwargs[name] = _build(f.default_factory, raw, f"{where}.{name}")  # type: ignore[arg-type]
+        else:
+            value, origin = raw
+            kwargs[name] = _coerce(value, f, origin)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, f: dataclasses.Field[Any], origin: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if kind == "Path":
+            return Path(value)
+        if kind.startswith("bool"):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        if value in ("", None) and "None" in kind:
+            return None
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{origin}: {f.name} expects {kind}, got {value!r}") from exc
+
+
+def as_printable(settings: Settings) -> dict[str, Any]:
+    """The effective values, secrets masked, for `chancery config`."""
+
+    def walk(obj: Any) -> Any:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                out[f.name] = walk(value)
+            elif f.name in _SECRET_KEYS and value:
+                out[f.name] = "********"
+            elif isinstance(value, Path):
+                out[f.name] = str(value)
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+    return walk(settings)

@@ -1,0 +1,238 @@
+"""The one record that flows through every stage, and the small types it holds.
+
+Each stage owns its fields and returns a new copy with ``dataclasses.replace``:
+- fetch: url, canonical_url, source, fetched_at, provenance;
+- extract: title, authors, published_at, modified_at, language, body, summary,
+  section, keywords, image_url, word_count, content_hash, story_id, methods;
+- enrich: entities, persons, organizations, countries, locations, topics,
+  key_phrases, tone, enrichment_scope.
+
+Records are frozen and hold tuples, so a stage cannot change another's data by
+accident. ``to_dict``/``from_dict`` give the JSON form (the shape of
+``schema/article.schema.json``, checked by a test) that is written to JSON lines
+and indexed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Mapping
+
+from pipeline import PIPELINE_VERSION
+
+
+class EntityType(str, Enum):
+    PERSON = "person"
+    ORGANIZATION = "organization"
+    COUNTRY = "country"
+    LOCATION = "location"
+    GROUP = "group"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Who published the article: its domain always, the sources-file id where known."""
+
+    domain: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the raw bytes came from, so any article can be re-processed without a refetch."""
+
+    fetch_url: str | None = None
+    warc_file: str | None = None
+    warc_offset: int | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Office:
+    """An office an entity held on the article's date, e.g. President of Russia."""
+
+    title: str
+    country: str | None = None
+    start: str | None = None  # ISO date
+    end: str | None = None  # ISO date, None while in office
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # canonical
+    type: EntityType
+    ids: Mapping[str, str] = field(default_factory=dict)  # e.g. {"wikidata": "Q7747"}
+    country: str | None = None  # ISO 3166-1 alpha-2
+    mentions: int = 0
+    surface_forms: tuple[str, ...] = ()
+    offices: tuple[Office, ...] = ()
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    label: str
+    score: float
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One captured HTTP response, as fetch writes it and extract reads it (from WARC or a file)."""
+
+    url: str  # the final URL after redirects
+    content: bytes
+    content_type: str | None = None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    fetched_at: datetime | None = None
+    source: SourceRef | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    url: str
+    canonical_url: str
+    source: SourceRef
+    fetched_at: datetime | None = None
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    published_precision: str | None = None  # "second" or "day"
+    modified_at: datetime | None = None
+    language: str | None = None
+    body: str = ""
+    summary: str = ""
+    section: str | None = None
+    keywords: tuple[str, ...] = ()
+    image_url: str | None = None
+    word_count: int = 0
+    content_hash: str = ""
+    methods: Mapping[str, str] = field(default_factory=dict)  # field -> extraction method
+    entities: tuple[Entity, ...] = ()
+    persons: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    topics: tuple[Topic, ...] = ()
+    key_phrases: tuple[str, ...] = ()
+    tone: float | None = None
+    enrichment_scope: str | None = None  # e.g. "full" or "gazetteer-only (de)"
+    story_id: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    pipeline_version: str = PIPELINE_VERSION
+
+    @classmethod
+    def new(cls, url: str, canonical_url: str | None = None, **fields: Any) -> Article:
+        """An article with its id derived from the canonical URL, as every stage expects."""
+        canonical = canonical_url or url
+        source = fields.pop("source", None) or SourceRef(domain=domain_of(canonical))
+        return cls(id=article_id(canonical), url=url, canonical_url=canonical, source=source, **fields)
+
+    def with_text(self, body: str, **fields: Any) -> Article:
+        """A copy with a new body, keeping word_count and content_hash true to it."""
+        return dataclasses.replace(
+            self, body=body, word_count=len(body.split()), content_hash=content_hash(body), **fields
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_json(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Article:
+        return _article_from_dict(data)
+
+
+def article_id(canonical_url: str) -> str:
+    """Stable id: the same canonical URL always gives the same document id."""
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:32]
+
+
+def content_hash(body: str) -> str:
+    normalised = " ".join(body.split())
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def domain_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def format_datetime(value: datetime) -> str:
+    """UTC, ISO 8601 with a Z: the one text form of a date in records and the index."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _entity_from_dict(data: Mapping[str, Any]) -> Entity:
+    return Entity(
+        name=data["name"],
+        type=EntityType(data["type"]),
+        ids=dict(data.get("ids") or {}),
+        country=data.get("country"),
+        mentions=int(data.get("mentions") or 0),
+        surface_forms=tuple(data.get("surface_forms") or ()),
+        offices=tuple(Office(**o) for o in data.get("offices") or ()),
+    )
+
+
+def _topic_from_dict(data: Mapping[str, Any]) -> Topic:
+    return Topic(
+        id=data["id"],
+        label=data["label"],
+        score=float(data["score"]),
+        evidence=tuple(data.get("evidence") or ()),
+    )
+
+
+_TUPLE_FIELDS = ("authors", "keywords", "persons", "organizations", "countries", "locations", "key_phrases")
+_DATE_FIELDS = ("fetched_at", "published_at", "modified_at")
+
+
+def _article_from_dict(data: Mapping[str, Any]) -> Article:
+    known = {f.name for f in dataclasses.fields(Article)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown Article fields: {sorted(unknown)}")
+    values: dict[str, Any] = dict(data)
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(values.get(name) or ())
+    for name in _DATE_FIELDS:
+        values[name] = parse_datetime(values.get(name))
+    values["source"] = SourceRef(**values["source"])
+    values["provenance"] = Provenance(**(values.get("provenance") or {}))
+    values["entities"] = tuple(_entity_from_dict(e) for e in values.get("entities") or ())
+    values["topics"] = tuple(_topic_from_dict(t) for t in values.get("topics") or ())
+    values["methods"] = dict(values.get("methods") or {})
+    return Article(**values)

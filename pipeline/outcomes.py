@@ -1,0 +1,78 @@
+"""Every item ends in exactly one named outcome; counts are kept by outcome.
+
+Fetch outcomes name what happened on the wire; processing outcomes name why an
+item did or did not become an indexed article. No bare None, no ValueError as
+control flow: a stage that rejects an item says which of these it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.models import Article
+
+
+class Outcome(str, Enum):
+    # fetching
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    UNCHANGED = "unchanged"  # seen before with the same content: not refetched
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    TOO_LARGE = "too_large"
+    BAD_CONTENT_TYPE = "bad_content_type"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    REDIRECT_LOOP = "redirect_loop"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    SSRF_BLOCKED = "ssrf_blocked"
+    DECODE_ERROR = "decode_error"
+    # processing
+    INDEXED = "indexed"
+    PROCESSED = "processed"
+    NOT_ARTICLE = "not_article"  # section front, paywall stub, consent wall ...
+    EMPTY = "empty"
+    PARSE_ERROR = "parse_error"
+    BAD_RECORD = "bad_record"  # unreadable input: truncated WARC, bad sidecar ...
+    INDEX_ERROR = "index_error"  # dead-lettered with its reason
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage did with one item: the article it produced (if any), its outcome and why."""
+
+    outcome: Outcome
+    article: Article | None = None
+    reason: str = ""
+    url: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.article is not None
+
+
+@dataclass
+class Tally:
+    """Counts by outcome, with one example reason kept per outcome for the summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome | str, reason: str = "") -> None:
+        key = outcome.value if isinstance(outcome, Outcome) else outcome
+        self.counts[key] += 1
+        if reason and key not in self.reasons:
+            self.reasons[key] = reason
+
+    def merge(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        for key, reason in other.reasons.items():
+            self.reasons.setdefault(key, reason)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))

@@ -1,0 +1,64 @@
+"""Shared fixtures: settings in a temporary home, and one real Elasticsearch per session.
+
+Where ELASTICSEARCH_URL is set, that cluster is used. Otherwise the embedded engine
+is started once (reused if it already runs) from the repository's state directory,
+so the downloaded distribution is shared between sessions. Each session writes to
+its own index prefix, so parallel sessions on one engine never see each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return load_settings(environ={k: v for k, v in os.environ.items()}, overrides={"home": str(REPO / ".chancery")})
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    """Settings whose state (captures, seen-store, dead letters) lives in a fresh temporary home."""
+    return dataclasses.replace(base_settings, home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def engine_settings(base_settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a running engine, with a per-session index prefix."""
+    from pipeline.engine import local
+
+    es = base_settings.elasticsearch
+    started = False
+    if not es.url:
+        before = local.status(base_settings)
+        if not before.running:
+            local.start(base_settings)
+            started = True
+        url, username, password = local.connection(base_settings)
+        es = dataclasses.replace(es, url=url, username=username, password=password)
+    prefix = f"test-{uuid.uuid4().hex[:8]}-articles"
+    yield dataclasses.replace(base_settings, elasticsearch=dataclasses.replace(es, index_prefix=prefix))
+    if started and os.environ.get("CHANCERY_KEEP_ENGINE") != "1":
+        local.stop(base_settings)
+
+
+@pytest.fixture
+def es_settings(engine_settings: Settings, tmp_path: Path) -> Settings:
+    """Engine settings with a unique index prefix per test and a temporary home."""
+    prefix = f"t{uuid.uuid4().hex[:8]}-articles"
+    return dataclasses.replace(
+        engine_settings,
+        home=tmp_path / "home",
+        elasticsearch=dataclasses.replace(engine_settings.elasticsearch, index_prefix=prefix),
+    )

@@ -1,0 +1,164 @@
+"""The offline batch: raw pages (HTML files, directories, WARC captures) → Articles.
+
+    read_inputs ─> extract_page ─> assign_story_ids ─> Enricher ─> Articles
+
+No engine is needed here; ``pipeline.ingest`` adds indexing on top. Every input
+that does not become an article is counted in the Tally with a named outcome
+and a reason, logged with its URL or path, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.logs import get_logger, log_event
+from pipeline.models import Article, RawPage, SourceRef, domain_of, parse_datetime
+from pipeline.outcomes import Outcome, StageResult, Tally
+
+log = get_logger("process")
+
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+WARC_SUFFIXES = (".warc", ".warc.gz")
+
+Input = RawPage | StageResult
+
+
+def read_inputs(paths: Sequence[Path], url: str | None = None) -> Iterator[Input]:
+    """Yield a RawPage for every readable page, a rejected StageResult for every unreadable one."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and _is_input(child):
+                    yield from _read_file(child, None)
+        elif path.is_file():
+            yield from _read_file(path, url)
+        else:
+            yield StageResult(Outcome.BAD_RECORD, reason="no such file or directory", url=str(path))
+
+
+def _is_input(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(HTML_SUFFIXES) or name.endswith(WARC_SUFFIXES)
+
+
+def _read_file(path: Path, url: str | None) -> Iterator[Input]:
+    name = path.name.lower()
+    if name.endswith(WARC_SUFFIXES):
+        from pipeline.fetch.warc import iter_responses
+
+        yield from iter_responses(path)
+    elif name.endswith(HTML_SUFFIXES):
+        yield _read_html(path, url)
+    else:
+        yield StageResult(Outcome.BAD_RECORD, reason="not an HTML or WARC file", url=str(path))
+
+
+def _read_html(path: Path, url: str | None) -> Input:
+    sidecar = _sidecar(path)
+    page_url = url or sidecar.get("url")
+    if not page_url:
+        return StageResult(
+            Outcome.BAD_RECORD,
+            reason=f"no URL for {path.name}: pass --url or write {path.with_suffix('.json').name} with a 'url'",
+            url=str(path),
+        )
+    return RawPage(
+        url=page_url,
+        content=path.read_bytes(),
+        content_type=sidecar.get("content_type"),
+        fetched_at=parse_datetime(sidecar.get("fetched_at")),
+        source=SourceRef(domain=domain_of(page_url), id=sidecar.get("source")),
+    )
+
+
+def _sidecar(path: Path) -> dict[str, str]:
+    """A JSON file beside the page (page.json or page.html.json) may give its url, source and fetch time."""
+    for candidate in (path.with_suffix(".json"), path.with_name(path.name + ".json")):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return {}
+            return {k: str(v) for k, v in data.items() if isinstance(v, (str, int))} if isinstance(data, dict) else {}
+    return {}
+
+
+def extract_all(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterator[Article]:
+    from pipeline.extract import extract_page
+
+    for item in inputs:
+        result = item if isinstance(item, StageResult) else _safe_extract(extract_page, item, settings)
+        if result.article is None:
+            tally.add(result.outcome, result.reason)
+            log_event(log, "skipped", outcome=result.outcome.value, reason=result.reason, url=result.url)
+            continue
+        yield result.article
+
+
+def _safe_extract(
+    extract_page: Callable[[RawPage, Settings], StageResult], page: RawPage, settings: Settings
+) -> StageResult:
+    """A parser bug on one page must not end the batch: it becomes a PARSE_ERROR with its reason."""
+    try:
+        return extract_page(page, settings)
+    except Exception as exc:  # noqa: BLE001 - quarantined with its evidence, never swallowed silently
+        return StageResult(Outcome.PARSE_ERROR, reason=f"{type(exc).__name__}: {exc}", url=page.url)
+
+
+def process(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterator[Article]:
+    """Extract, group near-duplicates into stories, enrich. Yields finished Articles."""
+    from pipeline.enrich import Enricher
+    from pipeline.extract.dedup import assign_story_ids
+
+    # Story grouping needs the whole batch: a rewrite may come before or after its original.
+    with _progress(None, "extract") as advance:
+        extracted = []
+        for article in extract_all(inputs, settings, tally):
+            extracted.append(article)
+            advance()
+    grouped = assign_story_ids(extracted, settings.extract.near_duplicate_threshold)
+    enricher = Enricher(settings)
+    with _progress(len(grouped), "enrich") as advance:
+        for article in enricher.enrich_many(grouped):
+            tally.add(Outcome.PROCESSED)
+            advance()
+            yield article
+
+
+def process_warcs(paths: Sequence[Path], settings: Settings, tally: Tally) -> Iterator[Article]:
+    return process(read_inputs(paths), settings, tally)
+
+
+def write_jsonl(articles: Iterable[Article], out: Path) -> int:
+    """Write atomically: a half-written file never looks like a finished batch."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    count = 0
+    with partial.open("w", encoding="utf-8") as handle:
+        for article in articles:
+            handle.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    partial.replace(out)
+    return count
+
+
+def read_jsonl(path: Path) -> Iterator[Article]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield Article.from_dict(json.loads(line))
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr, so stdout stays clean for JSON output."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda: progress.advance(task)

@@ -1,0 +1,265 @@
+"""The run's raw capture: one WARC per run, request + response records, and its reader.
+
+Writing: ``WarcSink`` appends a request record and a response record for every
+fetched article (or a response record copied from a source archive). The
+response block is the HTTP response as received: status line, headers and the
+body still in its Content-Encoding, so any WARC tool can replay it. Chancery's
+own facts ride in extra WARC headers:
+
+- ``WARC-Chancery-Source``: the sources-file id;
+- ``WARC-Chancery-Run-Id``: the run that captured it;
+- ``WARC-Chancery-Fetch-URL``: the URL first requested (before redirects);
+- ``WARC-Chancery-Canonical-URL``: the seen-store key (rel=canonical / og:url, same site);
+- ``WARC-Chancery-Redirects``: JSON list of the hops followed.
+
+Reading: ``iter_responses(path)`` yields one ``RawPage`` per response record and
+a ``StageResult(BAD_RECORD)`` for anything unreadable; it never raises mid-batch,
+so one truncated file cannot stop a replay.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pipeline.models import Provenance, RawPage, SourceRef, domain_of
+from pipeline.outcomes import Outcome, StageResult
+
+HEADER_SOURCE = "WARC-Chancery-Source"
+HEADER_RUN_ID = "WARC-Chancery-Run-Id"
+HEADER_FETCH_URL = "WARC-Chancery-Fetch-URL"
+HEADER_CANONICAL = "WARC-Chancery-Canonical-URL"
+HEADER_REDIRECTS = "WARC-Chancery-Redirects"
+
+# A replayed page larger than this is refused rather than held in memory; fetch
+# never writes one this big (FetchSettings.max_bytes is far below).
+DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
+
+# Hop-by-hop framing the capture no longer has: the stored body is de-chunked.
+_FRAMING_HEADERS = {"transfer-encoding", "content-length", "connection", "keep-alive"}
+
+
+@dataclass(frozen=True)
+class CapturedResponse:
+    """One HTTP exchange, ready to be written as request + response records."""
+
+    url: str  # final URL after redirects: the WARC-Target-URI
+    status: int
+    reason: str
+    headers: Sequence[tuple[str, str]]
+    raw_body: bytes  # as received on the wire, still content-encoded
+    fetched_at: datetime
+    source_id: str
+    run_id: str
+    fetch_url: str
+    canonical_url: str
+    redirects: Sequence[str] = ()
+    request_headers: Mapping[str, str] | None = None  # None: copied from an archive, no request record
+
+
+class WarcSink:
+    """Appends captured responses to one gzipped WARC file; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[bytes] = path.open("wb")  # "wb": a retried run rewrites its own batch
+        self._writer = WARCWriter(self._file, gzip=True, warc_version="WARC/1.1")
+        self.records = 0
+        self._write_warcinfo()
+
+    def __enter__(self) -> WarcSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def _write_warcinfo(self) -> None:
+        info = {"software": "chancery", "format": "WARC File Format 1.1"}
+        record = self._writer.create_warcinfo_record(self.path.name, info)
+        self._writer.write_record(record)
+
+    def write(self, captured: CapturedResponse) -> int:
+        """Write the exchange; return the byte offset of its response record."""
+        warc_date = _warc_date(captured.fetched_at)
+        extra = {
+            HEADER_SOURCE: captured.source_id,
+            HEADER_RUN_ID: captured.run_id,
+            HEADER_FETCH_URL: captured.fetch_url,
+            HEADER_CANONICAL: captured.canonical_url,
+            HEADER_REDIRECTS: json.dumps(list(captured.redirects)),
+            "WARC-Date": warc_date,
+        }
+        http_headers = StatusAndHeaders(
+            f"{captured.status} {captured.reason}".strip(),
+            _stored_headers(captured.headers, len(captured.raw_body)),
+            protocol="HTTP/1.1",
+        )
+        response = self._writer.create_warc_record(
+            captured.url,
+            "response",
+            payload=io.BytesIO(captured.raw_body),
+            length=len(captured.raw_body),
+            http_headers=http_headers,
+            warc_headers_dict=extra,
+        )
+        offset = self._file.tell()
+        self._writer.write_record(response)
+        self.records += 1
+        if captured.request_headers is not None:
+            self._write_request(captured, warc_date, response.rec_headers.get_header("WARC-Record-ID"))
+        return offset
+
+    def _write_request(self, captured: CapturedResponse, warc_date: str, response_id: str) -> None:
+        parts = urlsplit(captured.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = [("Host", parts.netloc)] + list((captured.request_headers or {}).items())
+        request_headers = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
+        request = self._writer.create_warc_record(
+            captured.url,
+            "request",
+            payload=io.BytesIO(b""),
+            length=0,
+            http_headers=request_headers,
+            warc_headers_dict={"WARC-Date": warc_date, "WARC-Concurrent-To": response_id},
+        )
+        self._writer.write_record(request)
+        self.records += 1
+
+
+def _stored_headers(headers: Sequence[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
+    kept = [(k, v) for k, v in headers if k.lower() not in _FRAMING_HEADERS]
+    return kept + [("Content-Length", str(body_length))]
+
+
+def _warc_date(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_warc_date(value: str | None) -> datetime | None:
+    """WARC-Date in its 1.0 (seconds) or 1.1 (fractions) form, as an aware UTC datetime."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def iter_responses(path: Path | str, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[RawPage | StageResult]:
+    """Every response record of a WARC / WARC.gz as a RawPage; unreadable records as BAD_RECORD.
+
+    ``path`` is a local path or an fsspec URL (s3://, gs://, memory:// ...).
+    Truncation or a corrupt gzip member ends the file with one BAD_RECORD, since
+    nothing after it can be trusted; the caller's batch goes on.
+    """
+    name = str(path)
+    try:
+        stream = _open(path)
+    except OSError as exc:
+        yield StageResult(Outcome.BAD_RECORD, reason=f"cannot open WARC: {exc}", url=name)
+        return
+    with stream:
+        yield from _iter_stream(stream, name, max_payload)
+
+
+def _open(path: Path | str) -> IO[bytes]:
+    if isinstance(path, str) and "://" in path and not path.startswith("file://"):
+        import fsspec  # only for object-store locations
+
+        opened: IO[bytes] = fsspec.open(path, "rb").open()
+        return opened
+    local = Path(path[len("file://"):] if isinstance(path, str) and path.startswith("file://") else path)
+    return local.open("rb")
+
+
+# What a damaged archive raises from deep inside warcio / gzip / zlib.
+_READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, IndexError)
+
+
+def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[RawPage | StageResult]:
+    records = ArchiveIterator(stream)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except _READ_ERRORS as exc:
+            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=name)
+            return
+        if record.rec_type != "response" or record.http_headers is None:
+            continue
+        offset = records.offset  # start of this record; get_record_offset() would consume it
+        try:
+            yield _raw_page(record, name, offset, max_payload)
+        except _READ_ERRORS as exc:
+            target = record.rec_headers.get_header("WARC-Target-URI") or name
+            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable record: {type(exc).__name__}: {exc}", url=target)
+            return
+
+
+def _raw_page(record: Any, name: str, offset: int, max_payload: int) -> RawPage | StageResult:
+    warc = record.rec_headers
+    url = warc.get_header("WARC-Target-URI") or ""
+    content = record.content_stream().read(max_payload + 1)  # decodes chunking and Content-Encoding
+    if len(content) > max_payload:
+        return StageResult(Outcome.BAD_RECORD, reason=f"payload over {max_payload} bytes", url=url)
+    if getattr(record.raw_stream, "limit", 0) > 0:  # warcio returns a cut-off block without complaint
+        raise EOFError(f"record truncated: {record.raw_stream.limit} bytes missing")
+    http = record.http_headers
+    status = _status(http.get_statuscode())
+    if status is None:
+        return StageResult(Outcome.BAD_RECORD, reason="no HTTP status line", url=url)
+    return RawPage(
+        url=url,
+        content=content,
+        content_type=http.get_header("Content-Type"),
+        status=status,
+        headers=_header_map(http.headers),
+        fetched_at=parse_warc_date(warc.get_header("WARC-Date")),
+        source=SourceRef(domain=domain_of(url), id=warc.get_header(HEADER_SOURCE) or None),
+        provenance=Provenance(
+            fetch_url=warc.get_header(HEADER_FETCH_URL) or url,
+            warc_file=name,
+            warc_offset=offset,
+            run_id=warc.get_header(HEADER_RUN_ID) or None,
+        ),
+    )
+
+
+def _status(code: str | None) -> int | None:
+    try:
+        return int(code or "")
+    except ValueError:
+        return None
+
+
+def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Repeated headers are joined with ", " as HTTP allows (Set-Cookie aside, which no stage reads)."""
+    merged: dict[str, str] = {}
+    for key, value in headers:
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+

@@ -36,6 +36,9 @@ class ElasticsearchSettings:
     bulk_chunk_docs: int = 500
     bulk_chunk_bytes: int = 5 * 1024 * 1024
     bulk_max_retries: int = 5
+    bulk_initial_backoff: float = 1.0  # seconds before the first retry of a 429/5xx; doubles each time
+    bulk_max_backoff: float = 60.0
+    runs_index: str = "pipeline-runs"  # DAG and CLI run reports (pipeline.index.runs)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,12 @@ class EngineSettings:
     port: int = 0  # 0: first free port from 9200
     heap: str = "1g"
     startup_timeout: float = 120.0
-    java_home: str | None = None  # else ES_JAVA_HOME / JAVA_HOME / /usr/lib/jvm
+    java_home: str | None = None  # ES_JAVA_HOME; tried first, skipped with a warning when older than 21
+    system_java_home: str | None = None  # JAVA_HOME; tried second (often the system's older default)
+    java_search_dirs: tuple[str, ...] = ("/usr/lib/jvm",)  # then every JDK found under these
+    transport_port: int = 0  # 0: first free port from 9300
+    maven_repo: str = "~/.m2/repository"  # Maven's local repository: the shared download cache
+    hunspell_dir: str = "/usr/share/hunspell"  # Debian's dictionaries, copied into the node when present
     run_as_user: str = "chancery"  # only used when the command runs as root
     fallback_home: str = "/var/lib/chancery"  # when the state dir is not reachable by that user
 
@@ -82,6 +90,18 @@ class ExtractSettings:
 class AirflowSettings:
     nightly_hour: int = 2  # UTC hour of the nightly run
     kibana_url: str | None = None
+    api_port: int = 8080  # `chancery airflow`: the api-server (UI and REST) port on 127.0.0.1
+    parallelism: int = 4  # task slots for the whole installation: sized for 2 cores
+    redis_url: str = "redis://127.0.0.1:6379/0"  # the event queue (pub/sub) the event_ingest watcher reads
+    events_channel: str = "chancery.incoming"  # Redis pub/sub channel for event messages
+    fetch_pool_slots: int = 2  # pool chancery_fetch: fetch tasks at once, over all DAGs
+    index_pool_slots: int = 1  # pool chancery_index: capture-processing tasks at once
+    max_mapped_batches: int = 64  # a run maps at most this many fetch tasks; sources are batched to fit
+    process_fallback_cron: str = "0 * * * *"  # process_captures also runs on this, whatever events said
+    drain_budget_seconds: float = 900.0  # one process_captures task stops claiming after this; a new run goes on
+    claim_lease_seconds: float = 3600.0  # a claim older than this is taken as abandoned and claimable again
+    token_lifetime_seconds: int = 7200  # task (JWT) token lifetime the bootstrap sets; tasks stay well under it
+    event_window_days: int = 2  # a "poll this source now" message looks this many days back
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,14 @@ class Settings:
     def deadletter_dir(self) -> Path:
         return self.home / "deadletter"
 
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.home / "captures.sqlite3"
+
 
 _SECRET_KEYS = {"password", "api_key"}
 
@@ -124,6 +152,8 @@ _ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "ELASTICSEARCH_API_KEY": ("elasticsearch", "api_key"),
     "ELASTICSEARCH_CA_CERTS": ("elasticsearch", "ca_certs"),
     "KIBANA_URL": ("airflow", "kibana_url"),
+    "ES_JAVA_HOME": ("engine", "java_home"),
+    "JAVA_HOME": ("engine", "system_java_home"),
 }
 
 

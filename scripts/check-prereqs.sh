@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  - %s\n' "${missing[@]}" >&2
   exit 1
 fi
-echo "prerequisites: python ok, maven $(mvn -v 2>/dev/null | head -1 | awk '{print $3}'), JDK at $jdk"
+echo "prerequisites: python ok, maven $(mvn -B -v 2>/dev/null | head -1 | awk '{print $3}'), JDK at $jdk"

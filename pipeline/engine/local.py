@@ -42,6 +42,7 @@ __all__ = [
     "EngineNotStarted",
     "PrerequisiteMissing",
     "connection",
+    "describe",
     "start",
     "status",
     "stop",
@@ -194,6 +195,30 @@ def status(settings: Settings) -> EngineStatus:
     """Whether this home's local node runs, with its URL, version and health (ignores elasticsearch.url)."""
     layout = locate(settings, _user_if_exists(settings))
     return _probe(layout, settings)
+
+
+def describe(settings: Settings) -> EngineStatus:
+    """What `chancery engine status` shows: the configured cluster when elasticsearch.url is set."""
+    es = settings.elasticsearch
+    if not es.url:
+        return status(settings)
+    headers = {"Authorization": f"ApiKey {es.api_key}"} if es.api_key else {}
+    auth = (es.username, es.password or "") if es.username and not es.api_key else None
+    try:
+        answer = requests.get(
+            f"{es.url.rstrip('/')}/_cluster/health",
+            auth=auth,
+            headers=headers,
+            verify=es.ca_certs or True,
+            timeout=es.request_timeout,
+        )
+        health = str(answer.json().get("status")) if answer.ok else None
+        detail = (
+            "configured cluster" if answer.ok else f"configured cluster answered HTTP {answer.status_code}"
+        )
+    except (requests.RequestException, ValueError) as exc:
+        health, detail = None, f"configured cluster not reachable: {type(exc).__name__}"
+    return EngineStatus(running=health is not None, url=es.url, health=health, external=True, detail=detail)
 
 
 def connection(settings: Settings) -> tuple[str, str, str]:

@@ -1,0 +1,125 @@
+"""`chancery engine start | stop | status | check`: the local Elasticsearch node."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+
+from pipeline.config import Settings
+from pipeline.engine import local, prereqs
+from pipeline.engine.local import EngineStatus
+
+Progress = Callable[[str], None]
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("engine", help="start, stop or inspect the local Elasticsearch node")
+    actions = parser.add_subparsers(dest="engine_action", required=True, metavar="ACTION")
+
+    start = actions.add_parser("start", help="download if needed, start, and wait for a healthy node")
+    start.add_argument("--port", type=int, help="HTTP port (default: first free from 9200)")
+    start.add_argument("--es-version", dest="es_version", help="Elasticsearch version on Maven Central")
+    start.set_defaults(run=run_start, setting_overrides=_overrides)
+
+    stop = actions.add_parser("stop", help="stop the node this home started")
+    stop.set_defaults(run=run_stop)
+
+    status = actions.add_parser("status", help="running or not, URL, version, health, where its files are")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(run=run_status)
+
+    check = actions.add_parser("check", help="find a JDK 21+ and Maven, or name what to install")
+    check.set_defaults(run=run_check)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"engine.port": args.port, "engine.version": args.es_version}
+
+
+def run_start(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(stderr=True)
+    if settings.elasticsearch.url:
+        console.print(
+            f"ELASTICSEARCH_URL is set: the configured cluster {settings.elasticsearch.url} is used."
+        )
+        return run_status(argparse.Namespace(json=False), settings)
+    try:
+        with _spinner(console, "starting Elasticsearch") as progress:
+            state = local.start(settings, progress=progress)
+    except prereqs.PrerequisiteMissing as exc:
+        console.print(f"[red]missing prerequisite:[/red] {exc}")
+        return 3
+    except local.EngineStartFailed as exc:
+        console.print(f"[red]Elasticsearch did not start:[/red] {exc}")
+        return 1
+    _print_status(state)
+    return 0
+
+
+def run_stop(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(stderr=True)
+    with _spinner(console, "stopping Elasticsearch") as progress:
+        stopped = local.stop(settings, progress=progress)
+    print("stopped" if stopped else "not running")
+    return 0
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    state = local.describe(settings)
+    if args.json:
+        print(json.dumps(_as_dict(state), indent=2))
+    else:
+        _print_status(state)
+    return 0 if state.running else 1
+
+
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        found = prereqs.check(settings.engine)
+    except prereqs.PrerequisiteMissing as exc:
+        print(f"chancery engine check: missing prerequisite: {exc}", file=sys.stderr)
+        return 3
+    print(f"JDK {found.java.version} at {found.java.path}")
+    print(f"Maven at {found.maven}")
+    return 0
+
+
+def _print_status(state: EngineStatus) -> None:
+    if state.external:
+        print("cluster:  the configured ELASTICSEARCH_URL (no local node is used)")
+    print(f"running:  {'yes' if state.running else 'no'}" + (f" ({state.detail})" if state.detail else ""))
+    rows = {
+        "url": state.url,
+        "version": state.version,
+        "health": state.health,
+        "pid": state.pid,
+        "run as": state.run_as,
+        "node dir": f"{state.node_dir}" + (" (fallback: the home is not reachable by the node's user)"
+                                           if state.fallback else "") if state.node_dir else None,
+    }  # fmt: skip
+    for label, value in rows.items():
+        if value is not None:
+            print(f"{label + ':':<9} {value}")
+
+
+def _as_dict(state: EngineStatus) -> dict[str, Any]:
+    return {
+        k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(state).items()
+    }
+
+
+@contextmanager
+def _spinner(console: Console, title: str) -> Iterator[Progress]:
+    """A rich spinner whose text follows the engine's progress messages; plain lines when not a TTY."""
+    if not console.is_terminal:
+        yield lambda message: console.print(message)
+        return
+    with console.status(title) as status:
+        yield lambda message: status.update(message)

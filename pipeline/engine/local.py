@@ -236,6 +236,7 @@ def connection(settings: Settings) -> tuple[str, str, str]:
 def start(settings: Settings, progress: Progress | None = None) -> EngineStatus:
     """Start this home's node and wait until it is healthy; a running node is returned as is."""
     report = progress or _log_progress
+    java = find_java(settings.engine)  # first: a machine without a JDK 21+ gets no folders made
     user = account.node_user(settings.engine.run_as_user, create=True)
     layout = locate(settings, user)
     _prepare_node_dir(layout, settings, user)
@@ -246,7 +247,6 @@ def start(settings: Settings, progress: Progress | None = None) -> EngineStatus:
             return current
         if current.pid is not None:  # alive but not answering: a hung node from before
             _terminate(current.pid, report)
-        java = find_java(settings.engine)
         _install(layout, settings, user, java, report)
         return _launch_with_retries(layout, settings, user, java, report)
 

@@ -1,0 +1,125 @@
+"""Extract: one captured page (``RawPage``) becomes the text fields of an ``Article``.
+
+``extract_page`` decodes the bytes once, parses them once into an lxml tree and
+reads every field from that tree through small functions with ordered fallbacks
+(structured data first, then trafilatura or the page, then a baseline). The method
+that produced each field is recorded in ``article.methods``. A page that is not an
+article comes back as a named outcome with a reason; nothing raises mid-batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from lxml import etree
+
+from pipeline.config import Settings
+from pipeline.extract.authors import extract_authors, outlet_names
+from pipeline.extract.body import extract_body
+from pipeline.extract.dates import modified_date, published_date
+from pipeline.extract.fields import (
+    extract_canonical,
+    extract_image,
+    extract_keywords,
+    extract_section,
+    extract_summary,
+    extract_title,
+)
+from pipeline.extract.flags import classify
+from pipeline.extract.html import decode, parse
+from pipeline.extract.language import choose_language
+from pipeline.extract.metadata import read_page_meta
+from pipeline.logs import get_logger, log_event
+from pipeline.models import Article, RawPage, SourceRef, domain_of
+from pipeline.outcomes import Outcome, StageResult
+
+__all__ = ["extract_page"]
+
+log = get_logger("extract")
+
+# Share of replacement characters (U+FFFD) or NULs above which the bytes are not text at all.
+MAX_UNDECODABLE_SHARE = 0.1
+# Errors that a malformed page can provoke inside lxml, trafilatura or htmldate; each becomes PARSE_ERROR.
+_PAGE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, RecursionError, etree.LxmlError)
+
+
+def extract_page(page: RawPage, settings: Settings) -> StageResult:
+    """One page to an Article (Outcome.PROCESSED) or a named rejection with its reason."""
+    try:
+        result = _extract(page, settings)
+    except _PAGE_ERRORS as exc:
+        result = StageResult(Outcome.PARSE_ERROR, reason=f"{type(exc).__name__}: {exc}"[:200], url=page.url)
+    if result.article is None:
+        log_event(log, "page rejected", logging.DEBUG, url=page.url, outcome=result.outcome.value,
+                  reason=result.reason)
+    return result
+
+
+def _reject(outcome: Outcome, reason: str, page: RawPage) -> StageResult:
+    return StageResult(outcome=outcome, reason=reason, url=page.url)
+
+
+def _extract(page: RawPage, settings: Settings) -> StageResult:
+    if not page.content.strip():
+        return _reject(Outcome.EMPTY, "no content", page)
+    decoded = decode(page.content, page.content_type)
+    text = decoded.text
+    bad = text.count("\ufffd") + text.count("\x00")
+    if bad > MAX_UNDECODABLE_SHARE * len(text):
+        return _reject(Outcome.DECODE_ERROR, f"not text in {decoded.encoding}", page)
+    tree = parse(text)
+    if tree is None:
+        return _reject(Outcome.PARSE_ERROR, "no HTML tree", page)
+
+    meta = read_page_meta(tree, page.url)
+    min_words = settings.extract.min_words
+    body = extract_body(tree, meta, page.url, min_words)
+    words = len(body.text.split())
+    reason = classify(tree, meta, text, words, min_words)
+    if words == 0 and reason in ("", "too_short"):
+        return _reject(Outcome.EMPTY, "no main text", page)
+    if reason:
+        return _reject(Outcome.NOT_ARTICLE, reason, page)
+
+    reference = page.fetched_at or datetime.now(timezone.utc)
+    outlets = outlet_names(meta)
+    title, title_method = extract_title(meta, outlets)
+    authors, authors_method = extract_authors(meta, tree)
+    modified = modified_date(meta, reference)
+    published = published_date(meta, tree, reference)
+    language, language_method = choose_language(body.text, meta.html_lang)
+    summary, summary_method = extract_summary(meta, body.text)
+    section, section_method = extract_section(meta)
+    keywords, keywords_method = extract_keywords(meta)
+    image, image_method = extract_image(meta)
+    canonical, canonical_method = extract_canonical(meta)
+
+    methods = {
+        "body": body.method, "title": title_method, "authors": authors_method,
+        "published_at": published.method if published else "", "modified_at": modified.method if modified else "",
+        "language": language_method, "summary": summary_method, "section": section_method,
+        "keywords": keywords_method, "image_url": image_method, "canonical_url": canonical_method,
+        "encoding": f"{decoded.method}:{decoded.encoding}",
+    }
+    article = Article.new(
+        url=page.url,
+        canonical_url=canonical,
+        source=page.source or SourceRef(domain=domain_of(page.url)),
+        fetched_at=page.fetched_at,
+        provenance=page.provenance,
+    ).with_text(
+        body.text,
+        title=title,
+        authors=authors,
+        published_at=published.value if published else None,
+        published_precision=published.precision if published else None,
+        modified_at=modified.value if modified else None,
+        language=language,
+        summary=summary,
+        section=section,
+        keywords=keywords,
+        image_url=image,
+        methods={k: v for k, v in methods.items() if v},
+    )
+    return StageResult(outcome=Outcome.PROCESSED, article=article, url=page.url)

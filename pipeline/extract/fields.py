@@ -1,0 +1,155 @@
+"""The smaller fields: title, summary, section, keywords, image URL and canonical URL.
+
+Each is one function over the collected ``PageMeta`` that tries its sources in order
+and returns the value with the method that produced it (``""`` when none did).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from pipeline.extract.metadata import PageMeta, clean_text, jsonld_text
+
+# Separators between a headline and the site name in <title> and og:title.
+TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|::|·|•|»|/)\s+")
+# Google truncates headlines past 110 characters, and so do some CMSs in JSON-LD; such values end like this.
+TRUNCATED = re.compile(r"(?:\.\.\.|…)$")
+# Second-level labels under which registrable domains sit one level deeper (bbc.co.uk, abc.net.au).
+SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "nic"})
+MAX_KEYWORDS = 30
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().casefold()
+
+
+def strip_site_name(title: str, outlets: set[str]) -> str:
+    """"Headline | Site" -> "Headline": drops end segments that name the outlet."""
+    parts = TITLE_SEPARATORS.split(title)
+    if len(parts) == 1:
+        return title
+    folded_outlets = {_fold(o) for o in outlets}
+
+    def is_outlet(segment: str) -> bool:
+        f = _fold(segment)
+        return bool(f) and (f in folded_outlets or any(f in o or o in f for o in folded_outlets if len(o) > 3))
+
+    while len(parts) > 1 and is_outlet(parts[-1]):
+        parts.pop()
+    while len(parts) > 1 and is_outlet(parts[0]):
+        parts.pop(0)
+    if len(parts) < len(TITLE_SEPARATORS.split(title)):
+        # Re-join what is left with the original text so inner separators survive.
+        start = title.find(parts[0])
+        end = title.rfind(parts[-1]) + len(parts[-1])
+        return title[start:end].strip() if start >= 0 and end > start else " ".join(parts)
+    return title
+
+
+def extract_title(meta: PageMeta, outlets: set[str]) -> tuple[str, str]:
+    article = meta.jsonld.article or {}
+    headline = jsonld_text(article.get("headline")) or ""
+    if headline and TRUNCATED.search(headline):
+        headline = ""
+    og = strip_site_name(clean_text(meta.first("og:title", "twitter:title")), outlets)
+    tag = strip_site_name(meta.title_tag, outlets)
+    stated = [t for t in (headline, og, tag) if t]
+    folded = {_fold(t) for t in stated}
+    for h1 in meta.h1:
+        if _fold(h1) in folded:
+            return h1, "h1"
+    for value, method in ((headline, "jsonld"), (og, "meta")):
+        if value:
+            return value, method
+    if len(meta.h1) == 1:
+        return meta.h1[0], "h1"
+    return (tag, "title") if tag else ("", "")
+
+
+def extract_summary(meta: PageMeta, body: str) -> tuple[str, str]:
+    article = meta.jsonld.article or {}
+    described = jsonld_text(article.get("description"))
+    if described:
+        return described, "jsonld"
+    stated = meta.first("og:description", "description", "twitter:description")
+    if stated:
+        return clean_text(stated), "meta"
+    lead = body.split("\n\n", 1)[0].strip()
+    return (lead, "lead") if lead else ("", "")
+
+
+def extract_section(meta: PageMeta) -> tuple[str | None, str]:
+    article = meta.jsonld.article or {}
+    section = jsonld_text(article.get("articleSection"))
+    if section:
+        return section, "jsonld"
+    stated = meta.first("article:section", "parsely-section", "section", "sailthru.section")
+    if stated:
+        return clean_text(stated), "meta"
+    props = meta.itemprops.get("articleSection")
+    return (props[0], "microdata") if props and props[0] else (None, "")
+
+
+def _split_keywords(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [k for v in value for k in _split_keywords(v)]
+    if isinstance(value, dict):
+        text = jsonld_text(value)
+        return [text] if text else []
+    if isinstance(value, str):
+        return [clean_text(k) for k in re.split(r"[,;]", value) if clean_text(k)]
+    return []
+
+
+def extract_keywords(meta: PageMeta) -> tuple[tuple[str, ...], str]:
+    article = meta.jsonld.article or {}
+    for method, values in (
+        ("jsonld", _split_keywords(article.get("keywords"))),
+        ("meta", _split_keywords(meta.all("news_keywords", "keywords"))),
+        ("meta", meta.all("article:tag", "parsely-tags")),
+    ):
+        unique = list(dict.fromkeys(v for v in values if v))[:MAX_KEYWORDS]
+        if unique:
+            return tuple(unique), method
+    return (), ""
+
+
+def extract_image(meta: PageMeta) -> tuple[str | None, str]:
+    stated = meta.first("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
+    if stated:
+        return urljoin(meta.url, stated), "meta"
+    image = (meta.jsonld.article or {}).get("image")
+    if isinstance(image, list) and image:
+        image = image[0]
+    url = image.get("url") if isinstance(image, dict) else image
+    if isinstance(url, str) and url.strip():
+        return urljoin(meta.url, url.strip()), "jsonld"
+    return None, ""
+
+
+def registrable(host: str) -> str:
+    labels = host.lower().strip(".").removeprefix("www.").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def same_site(a: str, b: str) -> bool:
+    ha, hb = urlsplit(a).hostname, urlsplit(b).hostname
+    return bool(ha and hb) and registrable(ha or "") == registrable(hb or "")
+
+
+def extract_canonical(meta: PageMeta) -> tuple[str, str]:
+    """The page's own canonical URL when it is on the same site, else the fetched URL."""
+    article = meta.jsonld.article or {}
+    main = article.get("mainEntityOfPage")
+    main_url = main.get("@id") if isinstance(main, dict) else main
+    for method, value in (("link", meta.canonical_link), ("meta", meta.first("og:url")),
+                          ("jsonld", article.get("url")), ("jsonld", main_url)):
+        if isinstance(value, str) and value.strip():
+            candidate = urljoin(meta.url, value.strip())
+            if candidate.startswith(("http://", "https://")) and same_site(candidate, meta.url):
+                return candidate, method
+    return meta.url, "fetched"

@@ -1,0 +1,230 @@
+"""Everything a page states about itself, read once from the parsed tree.
+
+JSON-LD (including ``@graph`` arrays and ``@id`` references), OpenGraph and other
+``<meta>`` tags, ``<link rel=canonical>``, ``<title>``, ``<h1>``, ``<time>`` elements,
+microdata ``itemprop`` and hNews class names. The field modules (authors, dates,
+body ...) choose among these candidates; this module only collects them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from lxml import html as lxml_html
+
+JsonObj = dict[str, Any]
+
+# schema.org types whose object describes the article itself, best first.
+NEWS_TYPES = frozenset({
+    "NewsArticle", "ReportageNewsArticle", "AnalysisNewsArticle", "OpinionNewsArticle",
+    "BackgroundNewsArticle", "ReviewNewsArticle", "AskPublicNewsArticle", "LiveBlogPosting",
+})
+ARTICLE_TYPES = NEWS_TYPES | frozenset({
+    "Article", "BlogPosting", "Report", "SatiricalArticle", "ScholarlyArticle", "TechArticle",
+    "SocialMediaPosting", "DiscussionForumPosting",
+})
+# Types that describe a page but not necessarily an article: used only when no article object exists.
+PAGE_TYPES = frozenset({"WebPage", "ItemPage"})
+# Types that mark listing pages (section fronts, search results).
+LISTING_TYPES = frozenset({"CollectionPage", "ItemList", "SearchResultsPage"})
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_WS = re.compile(r"\s+")
+
+
+def clean_text(value: str | None) -> str:
+    return _WS.sub(" ", value or "").strip()
+
+
+@dataclass(frozen=True)
+class JsonLd:
+    """The page's JSON-LD: the best article object, every object seen and its types."""
+
+    article: JsonObj | None = None
+    objects: tuple[JsonObj, ...] = ()
+    by_id: Mapping[str, JsonObj] = field(default_factory=dict)
+    types: frozenset[str] = frozenset()
+    blocks: int = 0
+    malformed: int = 0
+
+    def resolve(self, value: Any) -> Any:
+        """Follow a {"@id": ...} reference to the object it names (as @graph pages do)."""
+        if isinstance(value, dict) and set(value) <= {"@id", "@type"} and value.get("@id") in self.by_id:
+            return self.by_id[value["@id"]]
+        return value
+
+
+@dataclass(frozen=True)
+class PageMeta:
+    url: str
+    jsonld: JsonLd
+    meta: Mapping[str, tuple[str, ...]]  # lower-cased name/property/itemprop -> content values
+    canonical_link: str | None
+    title_tag: str
+    h1: tuple[str, ...]
+    html_lang: str | None
+    time_datetimes: tuple[str, ...]  # datetime attributes of <time>, document order
+    itemprops: Mapping[str, tuple[str, ...]]  # itemprop -> text/content/datetime of non-meta elements
+
+    def first(self, *names: str) -> str | None:
+        for name in names:
+            for value in self.meta.get(name, ()):
+                if value.strip():
+                    return value.strip()
+        return None
+
+    def all(self, *names: str) -> list[str]:
+        return [v.strip() for name in names for v in self.meta.get(name, ()) if v.strip()]
+
+
+def _types(obj: JsonObj) -> set[str]:
+    raw = obj.get("@type")
+    values = raw if isinstance(raw, list) else [raw]
+    return {v.rsplit("/", 1)[-1] for v in values if isinstance(v, str)}
+
+
+def _loads(text: str) -> Any:
+    """JSON, then a lenient retry (control characters, trailing commas, HTML comments)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    repaired = _TRAILING_COMMA.sub(r"\1", _CONTROL_CHARS.sub(" ", text))
+    repaired = repaired.strip().removeprefix("<!--").removesuffix("-->").strip().rstrip(";")
+    try:
+        return json.loads(repaired, strict=False)
+    except ValueError:
+        return None
+
+
+def _walk(node: Any, depth: int = 0) -> Iterator[JsonObj]:
+    """Every dict in a JSON-LD document: lists, @graph, and objects nested in properties."""
+    if depth > 6:
+        return
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item, depth + 1)
+    elif isinstance(node, dict):
+        yield node
+        for key, value in node.items():
+            if key in ("@graph", "mainEntity", "hasPart", "itemListElement", "subjectOf") or (
+                isinstance(value, dict) and key != "@context"
+            ):
+                yield from _walk(value, depth + 1)
+
+
+def _article_rank(obj: JsonObj, page_url: str) -> tuple[int, int, int]:
+    types = _types(obj)
+    kind = 3 if types & NEWS_TYPES else 2 if types & ARTICLE_TYPES else 1
+    own = 0
+    for key in ("url", "mainEntityOfPage", "@id"):
+        value = obj.get(key)
+        if isinstance(value, dict):
+            value = value.get("@id") or value.get("url")
+        if isinstance(value, str) and value and _same_path(value, page_url):
+            own = 1
+    fields = sum(1 for key in ("headline", "datePublished", "author", "articleBody") if obj.get(key))
+    return (own, kind, fields)
+
+
+def _same_path(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return pa.path.rstrip("/") == pb.path.rstrip("/") and bool(pa.path.strip("/"))
+
+
+def read_jsonld(tree: lxml_html.HtmlElement, page_url: str) -> JsonLd:
+    objects: list[JsonObj] = []
+    blocks = malformed = 0
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        blocks += 1
+        data = _loads(script.text or "")
+        if data is None:
+            malformed += 1
+            continue
+        objects.extend(_walk(data))
+    by_id = {o["@id"]: o for o in objects if isinstance(o.get("@id"), str) and len(o) > 2}
+    types = frozenset(t for o in objects for t in _types(o))
+    candidates = [o for o in objects if _types(o) & ARTICLE_TYPES]
+    if not candidates:
+        candidates = [o for o in objects if _types(o) & PAGE_TYPES and (o.get("headline") or o.get("datePublished"))]
+    article = max(candidates, key=lambda o: _article_rank(o, page_url)) if candidates else None
+    return JsonLd(article, tuple(objects), by_id, types, blocks, malformed)
+
+
+def _read_meta(tree: lxml_html.HtmlElement) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for el in tree.iter("meta"):
+        content = el.get("content")
+        if content is None:
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = el.get(attr)
+            if key:
+                found.setdefault(key.strip().lower(), []).append(content)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+# Microdata properties the field extractors read; others are skipped (text_content is costly on big pages).
+ITEMPROPS = frozenset({"author", "creator", "datePublished", "dateModified", "dateCreated", "headline",
+                       "articleSection"})
+
+
+def _itemprops(tree: lxml_html.HtmlElement) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for el in tree.xpath("//*[@itemprop][not(self::meta)][not(self::link)]"):
+        keys = [k for k in (el.get("itemprop") or "").split() if k in ITEMPROPS]
+        if not keys:
+            continue
+        value = el.get("datetime") or el.get("content")
+        if value is None:
+            names = el.xpath(".//*[@itemprop='name']")
+            target = names[0] if names else el
+            value = target.get("content") or clean_text(target.text_content())
+        for key in keys:
+            found.setdefault(key, []).append(value)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def read_page_meta(tree: lxml_html.HtmlElement, page_url: str) -> PageMeta:
+    canonical = None
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            canonical = urljoin(page_url, link.get("href", "").strip())
+            break
+    title_el = tree.find(".//title")
+    root_lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    return PageMeta(
+        url=page_url,
+        jsonld=read_jsonld(tree, page_url),
+        meta=_read_meta(tree),
+        canonical_link=canonical,
+        title_tag=clean_text(title_el.text_content()) if title_el is not None else "",
+        h1=tuple(t for t in (clean_text(h.text_content()) for h in tree.iter("h1")) if t),
+        html_lang=root_lang.strip() if root_lang else None,
+        time_datetimes=tuple(t.get("datetime", "") for t in tree.iter("time") if t.get("datetime")),
+        itemprops=_itemprops(tree),
+    )
+
+
+def jsonld_text(value: Any) -> str | None:
+    """A plain string from a JSON-LD value that may be a string, list, or {"name"/"@value"} object."""
+    if isinstance(value, str):
+        return clean_text(value) or None
+    if isinstance(value, list):
+        for item in value:
+            text = jsonld_text(item)
+            if text:
+                return text
+    if isinstance(value, dict):
+        for key in ("@value", "name", "url", "@id"):
+            if isinstance(value.get(key), str):
+                return clean_text(value[key]) or None
+    return None

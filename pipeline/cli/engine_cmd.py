@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,7 +120,21 @@ def _as_dict(state: EngineStatus) -> dict[str, Any]:
 def _spinner(console: Console, title: str) -> Iterator[Progress]:
     """A rich spinner whose text follows the engine's progress messages; plain lines when not a TTY."""
     if not console.is_terminal:
-        yield lambda message: console.print(message)
+        yield _changed_lines_printer(console)
         return
     with console.status(title) as status:
         yield lambda message: status.update(message)
+
+
+def _changed_lines_printer(console: Console) -> Progress:
+    """For CI logs: one line per new step; repeats of a step that only differ in seconds are dropped."""
+    last_step = ""
+
+    def show(message: str) -> None:
+        nonlocal last_step
+        step = re.sub(r"\(\d+s\)", "", message)
+        if step != last_step:
+            console.print(message)
+            last_step = step
+
+    return show

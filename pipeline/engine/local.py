@@ -381,27 +381,31 @@ def _launch(
     log_event(
         log, "launch", url=state.url, node_dir=str(layout.node_dir), java=str(java.path), user=user.name
     )
-    with open(layout.launcher_log, "ab") as launcher_out:
-        try:
-            # With -d the launcher returns once the node is up (or has failed), leaving it running.
-            launched = subprocess.run(
-                command,
-                env=_node_env(layout, java, engine.heap),
-                cwd=layout.logs,  # the JVM writes gc.log relative to its working directory
-                stdin=subprocess.DEVNULL,
-                stdout=launcher_out,
-                stderr=subprocess.STDOUT,
-                timeout=engine.startup_timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            _abandon(layout, report)
-            raise EngineStartFailed(
-                f"the launcher did not return within {engine.startup_timeout:.0f}s", _log_tail(layout)
-            ) from exc
-    if launched.returncode != 0:
+    try:
+        with open(layout.launcher_log, "ab") as launcher_out:
+            try:
+                # With -d the launcher returns once the node is up (or has failed), leaving it running.
+                launched = subprocess.run(
+                    command,
+                    env=_node_env(layout, java, engine.heap),
+                    cwd=layout.logs,  # the JVM writes gc.log relative to its working directory
+                    stdin=subprocess.DEVNULL,
+                    stdout=launcher_out,
+                    stderr=subprocess.STDOUT,
+                    timeout=engine.startup_timeout,
+                    start_new_session=True,  # a Ctrl-C at the terminal reaches us, not the node
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise EngineStartFailed(
+                    f"the launcher did not return within {engine.startup_timeout:.0f}s", _log_tail(layout)
+                ) from exc
+        if launched.returncode != 0:
+            raise EngineStartFailed(f"bin/elasticsearch exited with {launched.returncode}", _log_tail(layout))
+        health = _wait_for_health(layout, state, deadline, started, report)
+    except BaseException:
+        # Either a healthy node or none: a half-started one would hold the data folder's lock.
         _abandon(layout, report)
-        raise EngineStartFailed(f"bin/elasticsearch exited with {launched.returncode}", _log_tail(layout))
-    health = _wait_for_health(layout, state, deadline, started, report)
+        raise
     pid = _live_node_pid(layout)
     state = NodeState(**{**state.__dict__, "pid": pid, "started_at": time.time()})
     _write_state(layout, state)
@@ -440,7 +444,6 @@ def _wait_for_health(
         if health in ("yellow", "green"):
             return health
         if time.monotonic() > deadline:
-            _abandon(layout, report)
             raise EngineStartFailed(
                 f"no yellow/green cluster health at {state.url} within the startup timeout", _log_tail(layout)
             )
@@ -454,9 +457,12 @@ def _wait_for_health(
 
 
 def _abandon(layout: NodeLayout, report: Progress) -> None:
-    """After a failed start, end what may have started, so the next try begins clean."""
-    pid = _live_node_pid(layout)
-    if pid is not None:
+    """After a failed start, end what may have started, so the next try begins clean.
+
+    Killing the launcher does not end the server it spawned, and the server writes its pid
+    file only once started: so look for it by the distribution it runs.
+    """
+    for pid in _node_pids(layout):
         _terminate(pid, report)
     _forget_pid(layout)
 
@@ -562,20 +568,45 @@ def _node_version(url: str, password: str) -> str | None:
 
 
 def _live_node_pid(layout: NodeLayout) -> int | None:
-    """The pid in the node's pid file, only if that process is this node's Elasticsearch."""
+    """This node's Elasticsearch process: the one in its pid file, else one found running its files.
+
+    The scan covers a node whose pid file was lost, so a second node is never started on the
+    same data folder (it would fail on the node lock).
+    """
     try:
-        pid = int(layout.pidfile.read_text().strip())
+        recorded = int(layout.pidfile.read_text().strip())
     except (OSError, ValueError):
-        return None
+        recorded = None
+    if recorded is not None and _is_our_node(recorded, layout):
+        return recorded
+    found = _node_pids(layout)
+    return found[0] if found else None
+
+
+def _node_pids(layout: NodeLayout) -> list[int]:
+    """Every running Elasticsearch server whose home is this node's unpacked distribution."""
+    pids: list[int] = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if _runs_our_distribution(cmdline, layout):
+            pids.append(int(process.info["pid"]))
+    return sorted(pids)
+
+
+def _is_our_node(pid: int, layout: NodeLayout) -> bool:
     try:
         cmdline = psutil.Process(pid).cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None
-    # A recycled pid belongs to some other program; only a JVM running our distribution counts.
-    ours = f"-Des.path.home={layout.dist}" in cmdline or any(
-        arg.startswith(f"-Des.path.home={layout.node_dir}/dist/") for arg in cmdline
+        return False
+    return _runs_our_distribution(cmdline, layout)
+
+
+def _runs_our_distribution(cmdline: list[str], layout: NodeLayout) -> bool:
+    # A recycled pid belongs to some other program; only a JVM serving our unpacked copy counts.
+    home_prefix = f"-Des.path.home={layout.node_dir}/dist/"
+    return any(arg.startswith(home_prefix) for arg in cmdline) and any(
+        arg.endswith("org.elasticsearch.bootstrap.Elasticsearch") for arg in cmdline
     )
-    return pid if ours and any("org.elasticsearch.bootstrap.Elasticsearch" in a for a in cmdline) else None
 
 
 def _terminate(pid: int, report: Progress) -> None:

@@ -81,7 +81,11 @@ def test_hunspell_dictionary_is_usable(node_settings: Settings, started: local.E
     url, username, password = local.connection(node_settings)
     answer = requests.post(
         f"{url}/_analyze",
-        json={"tokenizer": "standard", "filter": [{"type": "hunspell", "locale": "en_US"}], "text": "treaties"},
+        json={
+            "tokenizer": "standard",
+            "filter": [{"type": "hunspell", "locale": "en_US"}],
+            "text": "treaties",
+        },
         auth=(username, password),
         timeout=30,
     )
@@ -112,3 +116,19 @@ def test_concurrent_starts_after_a_stop_give_one_node_with_the_same_password(
     url, username, password = local.connection(node_settings)
     assert password == password_before
     assert requests.get(f"{url}/_cluster/health", auth=(username, password), timeout=10).status_code == 200
+
+
+def test_a_missed_deadline_shows_the_log_tail_and_leaves_no_process(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    engine = dataclasses.replace(base_settings.engine, startup_timeout=3.0)
+    hurried = dataclasses.replace(base_settings, home=tmp_path / "home", engine=engine)
+    try:
+        with pytest.raises(local.EngineStartFailed, match="node log tail") as raised:
+            local.start(hurried)
+        assert "launcher.log" in raised.value.log_tail
+        layout = local.locate(hurried, None)
+        assert local._node_pids(layout) == []
+        assert not local.status(hurried).running
+    finally:
+        shutil.rmtree(local.fallback_dir(hurried), ignore_errors=True)

@@ -1,0 +1,71 @@
+"""`chancery captures list|mark-pending|summary`: the capture ledger that process_captures drains.
+
+Re-processing a capture (e.g. after an enrichment upgrade) is marking it pending
+again, then waking process_captures (a raw-captures asset event, or wait for its
+hourly fallback); see docs/airflow.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.orchestrate.ledger import CaptureLedger, CaptureStatus
+
+_STATUSES = [s.value for s in CaptureStatus]
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("captures", help="the capture ledger: list captures, mark them pending again")
+    actions = parser.add_subparsers(dest="captures_action", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="list captures (newest recorded last)")
+    listing.add_argument("--status", choices=_STATUSES)
+    listing.add_argument("--run-id")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(run=run_list)
+
+    pending = actions.add_parser("mark-pending", help="queue captures for processing again")
+    pending.add_argument("paths", nargs="*", help="WARC paths (default: every capture the filters select)")
+    pending.add_argument("--status", choices=_STATUSES, help="only captures in this status (e.g. done, failed)")
+    pending.add_argument("--run-id", help="only the captures of this run")
+    pending.add_argument("--all", action="store_true", help="required to re-queue everything with no filter")
+    pending.set_defaults(run=run_mark_pending)
+
+    summary = actions.add_parser("summary", help="counts by status")
+    summary.set_defaults(run=run_summary)
+
+
+def _ledger(settings: Settings) -> CaptureLedger:
+    return CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+
+
+def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    status = CaptureStatus(args.status) if args.status else None
+    captures = _ledger(settings).list(status=status, run_id=args.run_id, limit=args.limit)
+    for c in captures:
+        if args.json:
+            print(json.dumps(c.to_dict(), sort_keys=True))
+        else:
+            counts = " ".join(f"{k}={v}" for k, v in sorted(c.counts.items()))
+            print(f"{c.status.value:8} {c.attempts} {c.run_id:40} {c.path} {counts} {c.error}".rstrip())
+    return 0
+
+
+def run_mark_pending(args: argparse.Namespace, settings: Settings) -> int:
+    if not (args.paths or args.status or args.run_id or args.all):
+        print("chancery captures mark-pending: name paths, --status, --run-id, or pass --all")
+        return 2
+    status = CaptureStatus(args.status) if args.status else None
+    changed = _ledger(settings).mark_pending(args.paths, status=status, run_id=args.run_id)
+    print(f"{changed} capture(s) marked pending; wake process_captures with a raw-captures event "
+          "(see docs/airflow.md) or wait for its hourly run")
+    return 0
+
+
+def run_summary(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(_ledger(settings).counts(), sort_keys=True))
+    return 0

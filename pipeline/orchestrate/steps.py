@@ -1,0 +1,423 @@
+"""The steps the DAGs run, as plain functions: plan, fetch a batch, drain the ledger, ingest an event.
+
+No Airflow here: a task body is one call to one of these with the run's ids and
+interval, and everything returned is small and JSON-able (paths, ids, counts),
+so XCom carries references, never payloads. Each step is keyed by the run and its
+data interval, never by the clock, so a retried task rewrites the same batch.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.config import Settings
+from pipeline.logs import get_logger, log_event
+from pipeline.orchestrate.errors import EngineDown, FetchBatchError, RateLimited, SourceGone
+from pipeline.orchestrate.ledger import CaptureLedger, CaptureStatus
+from pipeline.orchestrate.messages import EventRequest
+
+log = get_logger("orchestrate.steps")
+
+SOURCE_ERROR = "source_error"  # the outcome of a source whose fetch raised; its reason is kept in the report
+
+
+# -- windows and plans -------------------------------------------------------------------------
+
+
+def day_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The calendar days (UTC) a data interval covers: [02:00 D-1, 02:00 D) → [D-1, D).
+
+    The nightly timetable fires at a configurable hour, so its interval runs from
+    that hour to the same hour; discovery works on publication days, so both ends are
+    truncated to midnight. Consecutive runs still tile the days with no gap or overlap.
+    """
+    def floor(value: datetime) -> datetime:
+        value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    lo, hi = floor(start), floor(end)
+    return lo, (hi if hi > lo else lo + timedelta(days=1))
+
+
+def window_label(window: tuple[datetime, datetime]) -> str:
+    lo, hi = window
+    if hi - lo == timedelta(days=1):
+        return lo.strftime("%Y-%m-%d")
+    return f"{lo:%Y-%m-%d}_{hi:%Y-%m-%d}"
+
+
+def safe_name(text: str) -> str:
+    """A run id or label as one path component."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "run"
+
+
+def plan_batches(settings: Settings, only: Sequence[str] = (), max_batches: int | None = None) -> list[list[str]]:
+    """Source ids in at most ``max_batches`` batches; all sources of one host share a batch.
+
+    Keeping a host in one batch means one task at a time talks to it within a run
+    (the fetcher's per-host delay does the rest), and the ``chancery_fetch`` pool caps
+    fetch tasks over all DAGs at once.
+    """
+    from pipeline.sources import load_sources, select_sources
+
+    sources = select_sources(load_sources(settings.sources), list(only) or None)
+    limit = max(1, max_batches or settings.airflow.max_mapped_batches)
+    by_host: dict[str, list[str]] = {}
+    for source in sources:
+        by_host.setdefault(_host_of(source), []).append(source.id)
+    hosts = sorted(by_host)
+    per_batch = max(1, -(-len(hosts) // limit))  # ceiling: never more than `limit` batches
+    batches = [
+        [sid for host in hosts[i : i + per_batch] for sid in by_host[host]] for i in range(0, len(hosts), per_batch)
+    ]
+    log_event(log, "planned", sources=len(sources), hosts=len(hosts), batches=len(batches))
+    return batches
+
+
+def _host_of(source: Any) -> str:
+    if source.urls:
+        return (urlsplit(source.urls[0]).hostname or "").lower() or source.id
+    return f"archive:{source.path or source.id}"
+
+
+# -- fetching ----------------------------------------------------------------------------------
+
+
+def capture_dir(settings: Settings, dag_id: str, label: str, run_id: str, batch: int) -> Path:
+    """Run-scoped: <captures>/<dag>/<window or label>/<run>/batch-NNN; a retry rewrites the same place."""
+    return settings.captures_dir / dag_id / safe_name(label) / safe_name(run_id) / f"batch-{batch:03d}"
+
+
+def fetch_batch(
+    settings: Settings,
+    source_ids: Sequence[str],
+    window: tuple[datetime, datetime] | None,
+    run_id: str,
+    dag_id: str,
+    batch: int,
+    label: str,
+    raise_on_error: bool = True,
+    sources: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """Fetch each source of the batch into WARCs under a run-scoped directory; record them pending.
+
+    One source that fails does not stop the others: each is fetched on its own, its
+    failure becomes the ``source_error`` outcome with its reason. After all sources ran
+    (their WARCs are kept and recorded), a batch with failures raises a typed error
+    when ``raise_on_error`` (the task still has tries left), so the RetryPolicy decides;
+    on the last try the partial result is returned and the failures are reported.
+    """
+    from pipeline.fetch import run_fetch
+    from pipeline.sources import load_sources, select_sources
+
+    chosen = list(sources) if sources is not None else select_sources(load_sources(settings.sources), source_ids)
+    out_dir = capture_dir(settings, dag_id, label, run_id, batch)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # this task's own earlier try: rewrite the batch
+    out_dir.mkdir(parents=True)
+    ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    warcs: list[str] = []
+    per_source: dict[str, dict[str, int]] = {}
+    failures: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for source in chosen:
+        started = time.monotonic()
+        try:
+            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id))
+        except Exception as exc:  # one source's failure is counted and reported; the batch goes on
+            failures[source.id] = f"{type(exc).__name__}: {exc}"[:500]
+            kinds[source.id] = _failure_kind(exc)
+            per_source[source.id] = {SOURCE_ERROR: 1}
+            log_event(log, "source_failed", source=source.id, run_id=run_id, outcome=SOURCE_ERROR,
+                      reason=failures[source.id])
+            continue
+        paths = [str(Path(p).resolve()) for p in fetched.warc_paths]
+        ledger.record(paths, run_id=run_id, dag_id=dag_id, sources=[source.id])
+        warcs.extend(paths)
+        per_source[source.id] = _source_counts(fetched, source.id)
+        log_event(log, "source_fetched", source=source.id, run_id=run_id, warcs=len(paths),
+                  seconds=round(time.monotonic() - started, 2))
+    result = {
+        "batch": batch,
+        "sources": per_source,
+        "warcs": warcs,
+        "failures": failures,
+        "report": str(out_dir / "report.json"),
+    }
+    (out_dir / "report.json").write_text(json.dumps(result, indent=2, sort_keys=True), encoding="utf-8")
+    if failures and raise_on_error:
+        raise _batch_error(failures, kinds)
+    return result
+
+
+def _failure_kind(exc: BaseException) -> str:
+    status = getattr(exc, "status", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 429:
+        return "rate_limited"
+    if status in (404, 410):
+        return "gone"
+    return "other"
+
+
+def _batch_error(failures: dict[str, str], kinds: dict[str, str]) -> FetchBatchError:
+    message = f"{len(failures)} source(s) failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
+    values = set(kinds.values())
+    if values == {"gone"}:
+        return SourceGone(message, failures)
+    if "rate_limited" in values:
+        return RateLimited(message, failures)
+    return FetchBatchError(message, failures)
+
+
+def _source_counts(fetched: Any, source_id: str) -> dict[str, int]:
+    """Outcome counts of one source from a FetchRun's report, whatever its exact shape."""
+    report = fetched.to_json() if hasattr(fetched, "to_json") else {}
+    if isinstance(report, str):
+        report = json.loads(report)
+    for key in ("per_source", "sources", "by_source"):
+        block = report.get(key) if isinstance(report, Mapping) else None
+        if isinstance(block, Mapping) and source_id in block:
+            counts = block[source_id]
+            if isinstance(counts, Mapping):
+                inner = counts.get("outcomes", counts)
+                return {str(k): int(v) for k, v in inner.items() if isinstance(v, int)}
+    counts = report.get("outcomes") if isinstance(report, Mapping) else None
+    return {str(k): int(v) for k, v in (counts or {}).items() if isinstance(v, int)}
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+def raw_captures_extra(results: Sequence[Mapping[str, Any] | None], run_id: str, dag_id: str,
+                       window: tuple[datetime, datetime] | None) -> dict[str, Any]:
+    """The ``extra`` of a raw-captures asset event: which WARCs this run wrote (a hint; the ledger is the list)."""
+    warcs = [w for r in results if r for w in r.get("warcs", ())]
+    return {
+        "run_id": run_id,
+        "dag_id": dag_id,
+        "warcs": warcs,
+        "window": [window[0].isoformat(), window[1].isoformat()] if window else None,
+    }
+
+
+def assemble_report(results: Sequence[Mapping[str, Any] | None], run_id: str, dag_id: str,
+                    window: tuple[datetime, datetime] | None, logical_date: datetime | None = None,
+                    planned_batches: int | None = None) -> dict[str, Any]:
+    """The run report: counts per outcome per source, totals, WARCs and failures (stored in pipeline-runs)."""
+    sources: dict[str, dict[str, int]] = {}
+    failures: dict[str, str] = {}
+    warcs: list[str] = []
+    done = [r for r in results if r]
+    for result in done:
+        for sid, counts in result.get("sources", {}).items():
+            merged = sources.setdefault(sid, {})
+            for outcome, n in counts.items():
+                merged[outcome] = merged.get(outcome, 0) + int(n)
+        failures.update(result.get("failures", {}))
+        warcs.extend(result.get("warcs", ()))
+    totals: dict[str, int] = {}
+    for counts in sources.values():
+        for outcome, n in counts.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+    missing = (planned_batches or len(results)) - len(done)
+    status = "success" if not failures and missing <= 0 else ("failed" if not done else "partial")
+    return {
+        "id": f"{dag_id}:{run_id}:fetch",
+        "kind": "fetch",
+        "run_id": run_id,
+        "dag_id": dag_id,
+        "status": status,
+        "logical_date": logical_date.isoformat() if logical_date else None,
+        "window": {"start": window[0].isoformat(), "end": window[1].isoformat()} if window else None,
+        "sources": {k: dict(sorted(v.items())) for k, v in sorted(sources.items())},
+        "totals": dict(sorted(totals.items())),
+        "warcs": warcs,
+        "failures": failures,
+        "batches_failed": max(0, missing),
+    }
+
+
+def store_report(settings: Settings, report: Mapping[str, Any]) -> None:
+    """Store a report in the pipeline-runs index."""
+    from pipeline.index.client import connect
+    from pipeline.index.runs import store_run_report
+
+    store_run_report(connect(settings), settings, dict(report))
+
+
+# -- processing --------------------------------------------------------------------------------
+
+
+def drain_captures(settings: Settings, worker: str, budget_seconds: float | None = None,
+                   ledger: CaptureLedger | None = None) -> dict[str, Any]:
+    """Process every pending capture, whatever event woke us: claim one, index it, mark it done; repeat.
+
+    Safe to run twice at once (each claim is atomic). Stops claiming after the time
+    budget (the task token's lifetime is far longer) and says how many remain, so the
+    caller can wake another run. An unreachable engine puts the capture back and raises.
+    """
+    from pipeline.ingest import index_warcs
+
+    ledger = ledger or CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    budget = settings.airflow.drain_budget_seconds if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    processed: list[str] = []
+    failed: dict[str, str] = {}
+    outcomes: dict[str, int] = {}
+    indexed = 0
+    exhausted = False
+    while True:
+        if time.monotonic() >= deadline:
+            exhausted = True
+            break
+        claimed = ledger.claim(worker, limit=1)
+        if not claimed:
+            break
+        capture = claimed[0]
+        try:
+            if not Path(capture.path).is_file():
+                raise FileNotFoundError(f"capture file is gone: {capture.path}")
+            report = index_warcs(settings, [Path(capture.path)], run_id=capture.run_id or worker)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+            ledger.mark_failed(capture.path, worker, reason)
+            if _engine_down(exc):
+                raise EngineDown(reason) from exc
+            failed[capture.path] = reason
+            continue
+        counts = {**report.tally.as_dict(), "indexed": report.indexed, "failed": report.failed}
+        ledger.mark_done(capture.path, worker, counts)
+        processed.append(capture.path)
+        indexed += report.indexed
+        for outcome, n in report.tally.as_dict().items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+    remaining = ledger.counts().get(CaptureStatus.PENDING.value, 0)
+    summary = {
+        "worker": worker,
+        "processed": len(processed),
+        "captures": processed,
+        "indexed": indexed,
+        "outcomes": dict(sorted(outcomes.items())),
+        "failed": failed,
+        "remaining": remaining,
+        "budget_exhausted": exhausted,
+    }
+    log_event(log, "drained", worker=worker, processed=len(processed), indexed=indexed, failed=len(failed),
+              remaining=remaining)
+    return summary
+
+
+def _engine_down(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"EngineUnavailable", "ConnectionError", "ConnectionTimeout", "TransportError"})
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def event_sources(settings: Settings, request: EventRequest, run_id: str) -> list[Any]:
+    """The sources an event names: known source ids, plus one ad-hoc ``urls`` source for named URLs."""
+    from pipeline.sources import Source, SourceKind, load_sources
+
+    known = {s.id: s for s in load_sources(settings.sources)}
+    chosen: list[Any] = []
+    for sid in request.sources:
+        if sid in known:
+            chosen.append(known[sid])
+        else:
+            log_event(log, "unknown_source", source=sid, run_id=run_id, outcome="bad_message")
+    if request.urls:
+        chosen.append(Source(id="event-urls", name="URLs named by an event", kind=SourceKind.URLS,
+                             urls=tuple(request.urls)))
+    return chosen
+
+
+def ingest_event(settings: Settings, request: EventRequest, run_id: str, dag_id: str,
+                 anchor: datetime) -> dict[str, Any]:
+    """Fetch what an event names into a run-scoped WARC and record it; the named URLs are not date-filtered.
+
+    Polling a source looks ``event_window_days`` back from the run's own time (its
+    ``run_after``), never the clock, so a retry asks for the same window.
+    """
+    if request.empty:
+        return {"batch": 0, "sources": {}, "warcs": [], "failures": {}, "request": request.to_dict()}
+    end = anchor.astimezone(timezone.utc) + timedelta(days=1)
+    start = end - timedelta(days=settings.airflow.event_window_days + 1)
+    results: dict[str, Any] = {"batch": 0, "sources": {}, "warcs": [], "failures": {}}
+    for source in event_sources(settings, request, run_id):
+        window = None if source.id == "event-urls" else day_window(start, end)
+        part = fetch_batch(settings, [source.id], window, run_id, dag_id, batch=len(results["sources"]),
+                           label="events", raise_on_error=False, sources=[source])
+        results["sources"].update(part["sources"])
+        results["warcs"].extend(part["warcs"])
+        results["failures"].update(part["failures"])
+    results["request"] = request.to_dict()
+    return results
+
+
+# -- archives ----------------------------------------------------------------------------------
+
+
+def archive_batches(pattern: str | Sequence[str], batch_size: int, max_batches: int) -> list[list[str]]:
+    """Expand a WARC / CC-NEWS file list or glob(s) into at most ``max_batches`` batches of paths."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    files: list[str] = []
+    for item in patterns:
+        for part in re.split(r"[\s,]+", item.strip()):
+            if not part:
+                continue
+            matches = sorted(glob.glob(part)) if any(c in part for c in "*?[") else [part]
+            files.extend(str(Path(m).resolve()) for m in matches)
+    files = list(dict.fromkeys(files))
+    size = max(batch_size, -(-len(files) // max(1, max_batches))) if files else batch_size
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
+def archive_sources(files: Sequence[str], hosts: Sequence[str]) -> list[Any]:
+    """One ``warc`` source per archive file, keeping only the given hosts (empty: every host)."""
+    from pipeline.sources import Source, SourceKind
+
+    return [
+        Source(id=safe_name(Path(f).name.lower())[:64].strip("._-") or "archive", name=Path(f).name,
+               kind=SourceKind.WARC, path=f, hosts=tuple(hosts))
+        for f in files
+    ]
+
+
+def hosts_for(settings: Settings, source_filter: Sequence[str]) -> list[str]:
+    """The hosts of the named sources (a backfill's source filter), or [] for every host."""
+    if not source_filter:
+        return []
+    from pipeline.sources import load_sources, select_sources
+
+    hosts: list[str] = []
+    for source in select_sources(load_sources(settings.sources), list(source_filter)):
+        hosts.extend(source.hosts or [(urlsplit(u).hostname or "") for u in source.urls])
+    return sorted({h.lower() for h in hosts if h})
+
+
+def parse_day(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def hinted_warcs(triggering_asset_events: Any) -> list[str]:
+    """The WARCs the triggering raw-captures events named: logged only, the ledger decides the work."""
+    hints: list[str] = []
+    for events in (triggering_asset_events or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            hints.extend(str(w) for w in extra.get("warcs", ()))
+    log_event(log, "woken", hinted_warcs=len(hints))
+    return hints

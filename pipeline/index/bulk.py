@@ -16,7 +16,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,9 @@ def document_action(document: Mapping[str, Any], index: str, op_type: str = "ind
     return {"_op_type": op_type, "_index": index, "_id": str(document["id"]), "_source": document}
 
 
-def index_articles(es: Elasticsearch, articles: Iterable[Article], settings: Settings, tally: Tally) -> IndexReport:
+def index_articles(
+    es: Elasticsearch, articles: Iterable[Article], settings: Settings, tally: Tally
+) -> IndexReport:
     """Index articles into the write alias; the index must have been set up (`setup_index`)."""
     write_alias = IndexNames(settings.elasticsearch.index_prefix).write_alias
     return index_documents(es, (article_action(a, write_alias) for a in articles), settings, tally)
@@ -188,7 +190,9 @@ def _peek_index(actions: Iterable[Mapping[str, Any]]) -> _Peeked:
     return _Peeked(str(first.get("_index", "")), chained())
 
 
-def _tracked(actions: Iterable[Mapping[str, Any]], pending: dict[str, deque[Mapping[str, Any]]]) -> Iterator[Any]:
+def _tracked(
+    actions: Iterable[Mapping[str, Any]], pending: dict[str, deque[Mapping[str, Any]]]
+) -> Iterator[Any]:
     """Remember each action until bulk reports on it, so a failure can be dead-lettered whole."""
     for action in actions:
         pending[str(action["_id"])].append(action)
@@ -247,7 +251,16 @@ def _fail(
     report.failure_reasons[error_type] = report.failure_reasons.get(error_type, 0) + 1
     tally.add(Outcome.INDEX_ERROR, f"{error_type}: {reason}")
     level = logging.WARNING if report.failed <= LOGGED_FAILURES else logging.DEBUG
-    log_event(log, "index_failed", level, id=action.get("_id"), url=url, status=status, error=error_type, reason=reason)
+    log_event(
+        log,
+        "index_failed",
+        level,
+        id=action.get("_id"),
+        url=url,
+        status=status,
+        error=error_type,
+        reason=reason,
+    )
     letters.add(
         DeadLetter(
             article_id=str(action.get("_id")),
@@ -256,7 +269,7 @@ def _fail(
             status=status,
             error_type=error_type,
             reason=reason,
-            failed_at=format_datetime(datetime.now(timezone.utc)),
+            failed_at=format_datetime(datetime.now(UTC)),
             document=document if isinstance(document, Mapping) else None,
         )
     )
@@ -311,7 +324,9 @@ class DeadLetterWriter:
         try:
             response = self.es.bulk(operations=operations, refresh="wait_for")
         except TransportError as exc:
-            log_event(log, "deadletter_index_unavailable", logging.ERROR, reason=str(exc), file=str(self.file))
+            log_event(
+                log, "deadletter_index_unavailable", logging.ERROR, reason=str(exc), file=str(self.file)
+            )
             self.to_file_only = is_unreachable(exc)
             return letters
         leftover = []
@@ -320,7 +335,13 @@ class DeadLetterWriter:
             if 200 <= result.get("status", 500) < 300:
                 self.report.deadlettered_to_index += 1
             else:
-                log_event(log, "deadletter_rejected", logging.ERROR, id=letter.article_id, reason=str(result.get("error")))
+                log_event(
+                    log,
+                    "deadletter_rejected",
+                    logging.ERROR,
+                    id=letter.article_id,
+                    reason=str(result.get("error")),
+                )
                 leftover.append(letter)
         return leftover
 

@@ -71,7 +71,9 @@ def _endpoint(settings: Settings) -> tuple[str, tuple[str, str] | None]:
     try:
         url, username, password = local.connection(settings)
     except local.EngineNotStarted as exc:
-        raise EngineUnavailable(f"no Elasticsearch configured and no local engine: {exc}; {HOW_TO_START}") from exc
+        raise EngineUnavailable(
+            f"no Elasticsearch configured and no local engine: {exc}; {HOW_TO_START}"
+        ) from exc
     return url, (username, password)
 
 
@@ -87,11 +89,17 @@ def check_available(es: Elasticsearch) -> dict[str, Any]:
             url,
         ) from exc
     except (TransportConnectionError, ConnectionTimeout) as exc:
-        raise EngineUnavailable(f"Elasticsearch is not reachable at {url} ({_short(exc)}): {HOW_TO_START}", url) from exc
+        raise EngineUnavailable(
+            f"Elasticsearch is not reachable at {url} ({_short(exc)}): {HOW_TO_START}", url
+        ) from exc
     except (ApiError, TransportError) as exc:
-        raise EngineUnavailable(f"Elasticsearch at {url} is not healthy ({_short(exc)}): {HOW_TO_START}", url) from exc
+        raise EngineUnavailable(
+            f"Elasticsearch at {url} is not healthy ({_short(exc)}): {HOW_TO_START}", url
+        ) from exc
     if health.get("status") == "red":
-        raise EngineUnavailable(f"Elasticsearch at {url} reports cluster health red; check the node's log", url)
+        raise EngineUnavailable(
+            f"Elasticsearch at {url} reports cluster health red; check the node's log", url
+        )
     return health
 
 

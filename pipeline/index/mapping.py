@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pipeline import PIPELINE_VERSION
@@ -55,7 +55,7 @@ TEXT_ANALYZER = "chancery_text"  # index time
 SEARCH_ANALYZER = "chancery_search"  # query time (adds synonyms where the engine has them)
 
 
-class Analysis(str, Enum):
+class Analysis(StrEnum):
     ENGLISH = "english"  # analysis-common: stemmer + stop words + synonym_graph at search time
     HUNSPELL = "hunspell"  # core hunspell filter with the en_US dictionary in the node's config
     STANDARD = "standard"  # neither: the standard analyzer, no stemming
@@ -74,9 +74,13 @@ def decide_analysis(modules: Collection[str], hunspell_tokens: Sequence[str] | N
     hunspell filter, or None when the probe failed (no dictionary installed).
     """
     if "analysis-common" in modules:
-        return AnalysisDecision(Analysis.ENGLISH, "analysis-common module present: english stemmer, stop words, synonyms")
+        return AnalysisDecision(
+            Analysis.ENGLISH, "analysis-common module present: english stemmer, stop words, synonyms"
+        )
     if hunspell_tokens is not None and tuple(hunspell_tokens) == HUNSPELL_PROBE_EXPECTED:
-        return AnalysisDecision(Analysis.HUNSPELL, f"no analysis-common; hunspell {HUNSPELL_LOCALE} probe stems words")
+        return AnalysisDecision(
+            Analysis.HUNSPELL, f"no analysis-common; hunspell {HUNSPELL_LOCALE} probe stems words"
+        )
     if hunspell_tokens is None:
         reason = f"no analysis-common and no hunspell {HUNSPELL_LOCALE} dictionary: no stemming"
     else:
@@ -96,14 +100,24 @@ def analysis_settings(choice: Analysis) -> dict[str, Any]:
     """The `analysis` block for the chosen strategy, defining TEXT_ANALYZER and SEARCH_ANALYZER."""
     if choice is Analysis.ENGLISH:
         index_chain = ["english_possessive", "lowercase", "english_stop", "english_stemmer"]
-        search_chain = ["english_possessive", "lowercase", "diplomacy_synonyms", "english_stop", "english_stemmer"]
+        search_chain = [
+            "english_possessive",
+            "lowercase",
+            "diplomacy_synonyms",
+            "english_stop",
+            "english_stemmer",
+        ]
         return {
             "filter": {
                 "english_possessive": {"type": "stemmer", "language": "possessive_english"},
                 "english_stop": {"type": "stop", "stopwords": "_english_"},
                 "english_stemmer": {"type": "stemmer", "language": "english"},
                 # synonym_graph is search-time only: multi-word synonyms need the graph at query time.
-                "diplomacy_synonyms": {"type": "synonym_graph", "synonyms": list(DIPLOMACY_SYNONYMS), "lenient": True},
+                "diplomacy_synonyms": {
+                    "type": "synonym_graph",
+                    "synonyms": list(DIPLOMACY_SYNONYMS),
+                    "lenient": True,
+                },
             },
             "analyzer": {
                 TEXT_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": index_chain},
@@ -322,22 +336,39 @@ DEADLETTER_MAPPINGS: dict[str, Any] = {
     },
 }
 
+_COUNT_OBJECTS = ("counts", "totals", "outcomes")  # {outcome or stage: number} in a run report
+
 RUNS_MAPPINGS: dict[str, Any] = {
-    # false, not strict: the report is written by the DAG side and may carry extra keys; they are
-    # kept in _source and never make the report fail.
+    # false, not strict: reports are written by the DAG side and may carry extra keys; those are
+    # kept in _source, unindexed, and never make a report fail.
     "dynamic": False,
-    "dynamic_templates": [{"counts_as_long": {"path_match": "counts.*", "mapping": {"type": "long"}}}],
+    "dynamic_templates": [
+        {
+            f"{name}_as_long": {
+                "path_match": f"{name}.*",
+                "match_mapping_type": "long",
+                "mapping": {"type": "long"},
+            }
+        }
+        for name in _COUNT_OBJECTS
+    ],
     "properties": {
         "run_id": {"type": "keyword"},
         "dag_id": {"type": "keyword"},
         "task_id": {"type": "keyword"},
         "kind": {"type": "keyword"},
         "state": {"type": "keyword"},
+        "status": {"type": "keyword"},
+        "logical_date": {"type": "date"},
         "started_at": {"type": "date"},
         "finished_at": {"type": "date"},
         "recorded_at": {"type": "date"},
         "duration_seconds": {"type": "float"},
-        "counts": {"type": "object", "dynamic": True},
+        "window": {"properties": {"start": {"type": "date"}, "end": {"type": "date"}}},
+        **{name: {"type": "object", "dynamic": True} for name in _COUNT_OBJECTS},
+        "indexed": {"type": "long"},
+        "failed": {"type": "long"},
+        "batches_failed": {"type": "long"},
         "reasons": {"type": "object", "enabled": False},
         "message": {"type": "text"},
         "pipeline_version": {"type": "keyword"},
@@ -345,3 +376,5 @@ RUNS_MAPPINGS: dict[str, Any] = {
 }
 
 SIDE_INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+# A report with an odd date or number still stores; the odd value stays in _source.
+RUNS_INDEX_SETTINGS: dict[str, Any] = {**SIDE_INDEX_SETTINGS, "mapping.ignore_malformed": True}

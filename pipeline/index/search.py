@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 
 from pipeline.config import Settings
 from pipeline.index.mapping import IndexNames
@@ -39,6 +39,10 @@ FACET_SIZE = 10
 HIGHLIGHT_PRE, HIGHLIGHT_POST = "<mark>", "</mark>"
 SNIPPET_CHARS = 200
 RETURNED_FIELDS = ["id", "title", "published_at", "source", "url", "summary"]
+
+
+class IndexMissing(Exception):
+    """There is no articles index to search yet."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,14 @@ def build_filters(q: SearchQuery) -> list[dict[str, Any]]:
         filters.append({"term": {"topics.id": q.topic.strip()}})
     if q.source:
         source = q.source.strip().lower().removeprefix("www.")
-        filters.append({"bool": {"should": [{"term": {"source.domain": source}}, {"term": {"source.id": source}}],
-                                 "minimum_should_match": 1}})
+        filters.append(
+            {
+                "bool": {
+                    "should": [{"term": {"source.domain": source}}, {"term": {"source.id": source}}],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
     return filters
 
 
@@ -198,7 +208,13 @@ def build_query(q: SearchQuery) -> dict[str, Any]:
 def search(es: Elasticsearch, settings: Settings, q: SearchQuery) -> SearchResult:
     """Run the query on the read alias and shape the answer."""
     request = build_query(q)
-    response = es.search(index=IndexNames(settings.elasticsearch.index_prefix).read_alias, **request).body
+    alias = IndexNames(settings.elasticsearch.index_prefix).read_alias
+    try:
+        response = es.search(index=alias, **request).body
+    except NotFoundError as exc:
+        raise IndexMissing(
+            f"there is no index {alias!r} yet: run `chancery index setup` or ingest articles"
+        ) from exc
     return parse_response(response, q, request)
 
 
@@ -240,7 +256,9 @@ def _hit(hit: dict[str, Any]) -> SearchHit:
 
 def _snippet(highlight: dict[str, list[str]], source: dict[str, Any]) -> str:
     """Matched body fragments, else the matched summary, else the body's opening or the summary."""
-    matched = [name for name in ("body", "summary") if any(HIGHLIGHT_PRE in f for f in highlight.get(name, []))]
+    matched = [
+        name for name in ("body", "summary") if any(HIGHLIGHT_PRE in f for f in highlight.get(name, []))
+    ]
     for name in [*matched, "body"]:
         if highlight.get(name):
             return " … ".join(highlight[name])

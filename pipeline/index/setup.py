@@ -8,6 +8,7 @@ concrete indices `articles-v1`, `articles-v2` …, the read alias `articles` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -36,6 +37,10 @@ log = get_logger("index.setup")
 
 SCAN_BATCH = 1000  # documents per PIT page during reindex
 PIT_KEEP_ALIVE = "5m"
+
+
+class IndexLayoutError(RuntimeError):
+    """The aliases are in a state setup did not create and will not guess how to repair."""
 
 
 @dataclass(frozen=True)
@@ -127,21 +132,57 @@ def setup_index(es: Elasticsearch, settings: Settings) -> IndexState:
         if write_index is not None and write_index != current:
             actions.insert(0, {"remove": {"index": write_index, "alias": names.write_alias}})
         es.indices.update_aliases(actions=actions)
-        state = IndexState(names.prefix, decision.choice.value, decision.reason, current, current, current, created,
-                           False, "aliases created")
+        state = IndexState(
+            names.prefix,
+            decision.choice.value,
+            decision.reason,
+            current,
+            current,
+            current,
+            created,
+            False,
+            "aliases created",
+        )
     elif write_index is not None and write_index != read_index:
-        state = IndexState(names.prefix, decision.choice.value, decision.reason, read_index, write_index, write_index,
-                           False, True, "a reindex was interrupted: writes go to the new index, reads to the old")
+        state = IndexState(
+            names.prefix,
+            decision.choice.value,
+            decision.reason,
+            read_index,
+            write_index,
+            write_index,
+            False,
+            True,
+            "a reindex was interrupted: writes go to the new index, reads to the old",
+        )
     elif versions.get(read_index) == wanted:
         if write_index is None:
             es.indices.update_aliases(actions=[_add(read_index, names.write_alias, write=True)])
-        state = IndexState(names.prefix, decision.choice.value, decision.reason, read_index, read_index, read_index,
-                           False, False, "up to date")
+        state = IndexState(
+            names.prefix,
+            decision.choice.value,
+            decision.reason,
+            read_index,
+            read_index,
+            read_index,
+            False,
+            False,
+            "up to date",
+        )
     else:
         current_version = names.version_of(read_index) or 0
         current, created = _matching_or_new(es, names, versions, wanted, after=current_version)
-        state = IndexState(names.prefix, decision.choice.value, decision.reason, read_index, write_index or read_index,
-                           current, created, True, f"{read_index} has another mapping or analysis than {current}")
+        state = IndexState(
+            names.prefix,
+            decision.choice.value,
+            decision.reason,
+            read_index,
+            write_index or read_index,
+            current,
+            created,
+            True,
+            f"{read_index} has another mapping or analysis than {current}",
+        )
     log_event(log, "index_setup", **{k: v for k, v in state.as_dict().items() if k != "analysis_reason"})
     return state
 
@@ -188,7 +229,7 @@ def _single_alias_target(es: Elasticsearch, alias: str) -> str | None:
         response = es.indices.get_alias(name=alias)
     except NotFoundError:
         return None
-    indices = list(response.body)
+    indices = [str(index) for index in response.body]
     if len(indices) == 1:
         return indices[0]
     # A read alias over several indices would double-count every article; only a write
@@ -196,15 +237,24 @@ def _single_alias_target(es: Elasticsearch, alias: str) -> str | None:
     for index, body in response.body.items():
         if body.get("aliases", {}).get(alias, {}).get("is_write_index"):
             return str(index)
-    raise RuntimeError(f"alias {alias} points at several indices {sorted(indices)}: fix it with the aliases API")
+    raise IndexLayoutError(
+        f"alias {alias} points at several indices {sorted(indices)}: fix it with the aliases API"
+    )
 
 
-def ensure_side_index(es: Elasticsearch, index: str, mappings: dict[str, Any]) -> bool:
+def ensure_side_index(
+    es: Elasticsearch, index: str, mappings: dict[str, Any], index_settings: dict[str, Any] | None = None
+) -> bool:
     """Create a small explicit-mapping index (dead letters, run reports) unless it exists."""
     if es.indices.exists(index=index):
         return False
     try:
-        es.indices.create(index=index, settings=SIDE_INDEX_SETTINGS, mappings=mappings, wait_for_active_shards="1")
+        es.indices.create(
+            index=index,
+            settings=index_settings or SIDE_INDEX_SETTINGS,
+            mappings=mappings,
+            wait_for_active_shards="1",
+        )
     except BadRequestError as exc:
         if exc.error != "resource_already_exists_exception":  # lost a race with another writer
             raise
@@ -239,8 +289,10 @@ def reindex(es: Elasticsearch, settings: Settings, force: bool = False) -> Reind
     log_event(log, "reindex_started", source=source, target=target)
 
     es.indices.update_aliases(
-        actions=[{"remove": {"index": source, "alias": names.write_alias, "must_exist": False}},
-                 _add(target, names.write_alias, write=True)]
+        actions=[
+            {"remove": {"index": source, "alias": names.write_alias, "must_exist": False}},
+            _add(target, names.write_alias, write=True),
+        ]
     )
     copy = _copy(es, settings, source, target)
     es.indices.refresh(index=target)
@@ -253,12 +305,24 @@ def reindex(es: Elasticsearch, settings: Settings, force: bool = False) -> Reind
                 _add(target, names.write_alias, write=True),
             ]
         )
-        message = f"aliases {names.read_alias} and {names.write_alias} now on {target}; {source} kept for rollback"
+        message = (
+            f"aliases {names.read_alias} and {names.write_alias} now on {target}; {source} kept for rollback"
+        )
     else:
-        message = (f"{copy.failed} documents could not be copied (see {names.deadletter}); reads stay on {source}, "
-                   f"writes go to {target}; fix and run reindex again")
-    report = ReindexReport(source, target, copy.indexed, copy.kept_existing, copy.failed, swapped,
-                           time.perf_counter() - started, message)
+        message = (
+            f"{copy.failed} documents could not be copied (see {names.deadletter}); reads stay on {source}, "
+            f"writes go to {target}; fix and run reindex again"
+        )
+    report = ReindexReport(
+        source,
+        target,
+        copy.indexed,
+        copy.kept_existing,
+        copy.failed,
+        swapped,
+        time.perf_counter() - started,
+        message,
+    )
     log_event(log, "reindex_done", logging.INFO if swapped else logging.ERROR, **report.as_dict())
     return report
 
@@ -315,7 +379,9 @@ def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
             "analysis": meta.get("analysis"),
             "fingerprint": meta.get("fingerprint"),
         }
-    deadletters = es.count(index=names.deadletter).body["count"] if es.indices.exists(index=names.deadletter) else 0
+    deadletters = (
+        es.count(index=names.deadletter).body["count"] if es.indices.exists(index=names.deadletter) else 0
+    )
     return {
         "read_alias": {names.read_alias: _single_alias_target(es, names.read_alias)},
         "write_alias": {names.write_alias: _single_alias_target(es, names.write_alias)},
@@ -333,8 +399,6 @@ def remove_index_family(es: Elasticsearch, settings: Settings, extra: tuple[str,
     doomed = sorted(set(found) | {i for i in extra if es.indices.exists(index=i)})
     for index in doomed:
         es.indices.delete(index=index, ignore_unavailable=True)
-    try:
+    with contextlib.suppress(NotFoundError):
         es.indices.delete_index_template(name=names.template)
-    except NotFoundError:
-        pass
     return doomed

@@ -78,6 +78,7 @@ class FetchSettings:
     global_concurrency: int = 16
     sitemap_max_depth: int = 3
     sitemap_max_count: int = 200
+    polite: bool = True  # robots.txt + per-host gate; False only for benchmarks against your own server
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,374 @@
+"""``run_fetch``: sources → discovery → polite fetching → one WARC per run + a report.
+
+The main thread owns the schedule, the WARC and the report's final word on each
+URL; a thread pool (``global_concurrency`` workers) does discovery and fetching.
+Candidates wait in one queue per host and are handed to the pool only while the
+host has a free slot (``per_host_concurrency``), so one slow or strict host
+never fills the pool and starves the others.
+
+Per candidate: canonicalise → drop if already listed this run → skip without a
+request if the seen-store has it (unless ``refetch``) → robots.txt → politeness
+slot → fetch → charset → rel=canonical / og:url → content hash → seen-store says
+new / changed / unchanged → new and changed pages go into the WARC.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.config import Settings
+from pipeline.discover import Candidate, Skipped, Window, discover
+from pipeline.fetch.client import FetchResult, Fetcher
+from pipeline.fetch.content import ContentKind, DecodeFailed, acceptable_type, decode_page
+from pipeline.fetch.politeness import HostGate
+from pipeline.fetch.report import FetchReport, UrlRecord
+from pipeline.fetch.robots import RobotsCache
+from pipeline.fetch.seen import Change, SeenStore, page_hash, seen_store_path
+from pipeline.fetch.ssrf import Refusal
+from pipeline.fetch.warc import CapturedResponse, WarcSink
+from pipeline.logs import get_logger, log_event
+from pipeline.outcomes import Outcome, StageResult, Tally
+from pipeline.sources import Source, SourceKind
+from pipeline.urls import canonical_from_html, canonicalize
+
+log = get_logger("fetch")
+
+
+@dataclass
+class FetchRun:
+    """What a run produced: the WARC file(s) written and the report of every attempt."""
+
+    run_id: str
+    warc_paths: list[Path]
+    report: FetchReport
+
+    def to_json(self) -> str:
+        return self.report.to_json()
+
+    @property
+    def tally(self) -> Tally:
+        return self.report.tally()
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A worker's answer for one article: the HTTP result plus what the page said about itself."""
+
+    candidate: Candidate
+    result: FetchResult
+    canonical_url: str | None = None
+    content_hash: str = ""
+    decode_error: str = ""
+
+
+def run_fetch(
+    settings: Settings,
+    sources: list[Source],
+    window: tuple[datetime, datetime] | None,
+    run_id: str,
+    out_dir: Path,
+    refetch: bool = False,
+    show_progress: bool | None = None,
+) -> FetchRun:
+    """Fetch every enabled source given; write ``out_dir/{run_id}.warc.gz``; never raise for one bad URL.
+
+    ``window`` is [start, end) and selects feed entries, sitemap entries and archive
+    records by date (undated ones are left out when a window is given).
+    ``show_progress``: None shows bars only on a terminal.
+    """
+    out_dir = Path(out_dir)
+    warc_path = out_dir / f"{run_id}.warc.gz"
+    report = FetchReport(run_id=run_id, window=window, warc_files=[str(warc_path)])
+    with _Crawler(settings, run_id, report, refetch) as crawler, WarcSink(warc_path) as sink, _progress(
+        show_progress
+    ) as progress:
+        crawler.run(sources, window, sink, progress)
+    report.finish()
+    log_event(log, "fetch run done", run_id=run_id, warc=str(warc_path), **report.counts_by_outcome())
+    return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report)
+
+
+class _Crawler:
+    def __init__(self, settings: Settings, run_id: str, report: FetchReport, refetch: bool) -> None:
+        self.settings = settings
+        self.fs = settings.fetch
+        self.run_id = run_id
+        self.report = report
+        self.refetch = refetch
+        self.fetcher = Fetcher(self.fs)
+        self.gate = HostGate(self.fs.per_host_delay, self.fs.per_host_concurrency, enabled=self.fs.polite)
+        self.robots = (
+            RobotsCache(lambda url: self.fetcher.fetch(url, ContentKind.ROBOTS), self.fs.user_agent)
+            if self.fs.polite
+            else None
+        )
+        self.seen = SeenStore(seen_store_path(settings.home))
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.fs.global_concurrency), thread_name_prefix="fetch")
+        self.listed: set[str] = set()  # canonical URLs admitted this run
+        self.written: dict[str, str] = {}  # canonical URL → URL whose capture is in this run's WARC
+        self.queues: dict[str, deque[Candidate]] = {}
+        self.inflight: dict[str, int] = {}
+        self.host_limit: dict[str, int] = {}
+        self.sources: dict[str, Source] = {}
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Crawler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.fetcher.close()
+        self.seen.close()
+        for result in self.robots.fetched if self.robots else ():
+            self.report.robots.append({"url": result.url, "outcome": result.outcome.value, "status": result.status})
+
+    # -- schedule ------------------------------------------------------------
+
+    def run(self, sources: Iterable[Source], window: Window | None, sink: WarcSink, progress: Any) -> None:
+        self.progress = progress
+        pending: dict[Future[Any], tuple[str, Any]] = {}
+        archives: list[Source] = []
+        for source in sources:
+            self.sources[source.id] = source
+            self.tasks[source.id] = progress.add_task(source.id, total=None) if progress else None
+            self._configure_hosts(source)
+            if source.kind is SourceKind.WARC:
+                archives.append(source)
+            else:
+                pending[self.pool.submit(self._discover, source, window)] = ("discover", source)
+        for source in archives:  # streamed in this thread while the pool discovers the rest
+            for item in discover(source, window, lambda url: None, max_bytes=self.fs.max_bytes):
+                self._discovered(item, source, sink)
+        while pending:
+            self._submit_ready(pending)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                what, payload = pending.pop(future)
+                if what == "discover":
+                    for item in future.result():
+                        self._discovered(item, payload, sink)
+                else:
+                    host = payload
+                    self.inflight[host] -= 1
+                    self._complete(future.result(), sink)
+            self._submit_ready(pending)
+
+    def _configure_hosts(self, source: Source) -> None:
+        for url in source.urls:
+            host = _host(url)
+            self.gate.configure(host, source.politeness.delay, source.politeness.concurrency)
+            if source.politeness.concurrency:
+                self.host_limit[host] = min(self.host_limit.get(host, 10**6), source.politeness.concurrency)
+
+    def _submit_ready(self, pending: dict[Future[Any], tuple[str, Any]]) -> None:
+        """Hand queued candidates to the pool, at most per_host_concurrency in flight per host."""
+        budget = 2 * max(1, self.fs.global_concurrency) - sum(self.inflight.values())
+        default_limit = self.fs.per_host_concurrency if self.fs.polite else max(1, self.fs.global_concurrency)
+        progressed = True
+        while budget > 0 and progressed:
+            progressed = False
+            for host, queue in self.queues.items():  # round robin: one per host per pass
+                if queue and budget > 0 and self.inflight.get(host, 0) < self.host_limit.get(host, default_limit):
+                    candidate = queue.popleft()
+                    self.inflight[host] = self.inflight.get(host, 0) + 1
+                    pending[self.pool.submit(self._fetch_article, candidate)] = ("article", host)
+                    budget -= 1
+                    progressed = True
+
+    # -- discovery -------------------------------------------------------------
+
+    def _discover(self, source: Source, window: Window | None) -> list[Candidate | StageResult | Skipped]:
+        """Runs in a worker: feeds and sitemaps fetched politely and conditionally, each attempt recorded."""
+
+        def fetch_xml(url: str) -> bytes | None:
+            validators = None if self.refetch else self.seen.validators(url)
+            result = self._polite_fetch(url, ContentKind.XML, validators)
+            self._record(url, source.id, result.outcome, kind=source.kind.value, status=result.status,
+                         size=len(result.raw_body), redirects=list(result.redirects), seconds=result.seconds,
+                         reason=result.reason, attempts=result.attempts)
+            if not result.ok:
+                return None
+            self.seen.save_validators(url, result.validators)
+            return result.body
+
+        fs = self.fs
+        return list(discover(source, window, fetch_xml, fs.sitemap_max_depth, fs.sitemap_max_count, fs.max_bytes))
+
+    def _discovered(self, item: Candidate | StageResult | Skipped, source: Source, sink: WarcSink) -> None:
+        if isinstance(item, Skipped):
+            self.report.skipped.append({"url": item.url, "source": source.id, "reason": item.reason})
+        elif isinstance(item, StageResult):
+            if any(r.url == item.url for r in self.report.records):
+                self.report.mark(item.url, item.outcome, item.reason)
+            else:
+                self._record(item.url, source.id, item.outcome, kind=source.kind.value, reason=item.reason)
+        elif item.archived is not None:
+            self._admit_archived(item, sink)
+        else:
+            self._admit(item)
+
+    def _admit(self, candidate: Candidate) -> None:
+        key = canonicalize(candidate.url)
+        if self._already_listed(key, candidate):
+            return
+        if not self.refetch:
+            seen = self.seen.lookup(key)
+            if seen is not None and self.run_id not in (seen.first_run_id, seen.last_run_id):
+                self._record(candidate.url, candidate.source_id, Outcome.UNCHANGED, reason="in the seen-store",
+                             canonical_url=seen.canonical_url, change=Change.UNCHANGED.value)
+                return
+        self.queues.setdefault(_host(candidate.url), deque()).append(candidate)
+
+    def _already_listed(self, key: str, candidate: Candidate) -> bool:
+        if key in self.listed:
+            self.report.duplicates[candidate.source_id] += 1
+            return True
+        self.listed.add(key)
+        task = self.tasks.get(candidate.source_id)
+        if self.progress and task is not None:
+            total = self.progress.tasks[task].total or 0
+            self.progress.update(task, total=total + 1)
+        return False
+
+    # -- workers ---------------------------------------------------------------
+
+    def _polite_fetch(self, url: str, kind: ContentKind, validators: Any = None) -> FetchResult:
+        host = _host(url)
+        if self.robots is not None:
+            refusal = self.robots.check(url)
+            if refusal is not None:
+                return FetchResult(url, url, refusal.outcome, reason=refusal.reason)
+            delay = self.robots.crawl_delay(url)
+            if delay:
+                self.gate.configure(host, delay=delay)
+        with self.gate.slot(host):
+            return self.fetcher.fetch(
+                url, kind, validators, hop_check=self._hop_check, on_retry_after=lambda s: self.gate.defer(host, s)
+            )
+
+    def _hop_check(self, url: str) -> Refusal | None:
+        return self.robots.check(url) if self.robots is not None else None
+
+    def _fetch_article(self, candidate: Candidate) -> _Fetched:
+        # The canonical spelling is what we request: tracking parameters never reach the publisher.
+        result = self._polite_fetch(canonicalize(candidate.url), ContentKind.ARTICLE)
+        if not result.ok:
+            return _Fetched(candidate, result)
+        try:
+            text = decode_page(result.body, result.content_type).text
+        except DecodeFailed as exc:
+            return _Fetched(candidate, result, decode_error=str(exc))
+        canonical = canonical_from_html(text, result.final_url) or canonicalize(result.final_url)
+        return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body))
+
+    # -- results (main thread) -----------------------------------------------------
+
+    def _complete(self, fetched: _Fetched, sink: WarcSink) -> None:
+        candidate, result = fetched.candidate, fetched.result
+        if fetched.decode_error:
+            self._record_result(candidate, result, Outcome.DECODE_ERROR, fetched.decode_error)
+            return
+        if not result.ok or fetched.canonical_url is None:
+            self._record_result(candidate, result, result.outcome, result.reason)
+            return
+        canonical = fetched.canonical_url
+        if canonical in self.written:
+            self._record_result(candidate, result, Outcome.UNCHANGED, f"same article as {self.written[canonical]}",
+                                canonical, Change.UNCHANGED.value)
+            return
+        aliases = [canonicalize(candidate.url), canonicalize(result.final_url)]
+        change = self.seen.record(canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id,
+                                  result.validators)
+        if change is not Change.UNCHANGED:
+            sink.write(
+                CapturedResponse(
+                    url=result.final_url, status=result.status or 200, reason=result.http_reason,
+                    headers=result.headers, raw_body=result.raw_body, fetched_at=result.fetched_at,
+                    source_id=candidate.source_id, run_id=self.run_id, fetch_url=result.url,
+                    canonical_url=canonical, redirects=result.redirects, request_headers=result.request_headers,
+                )
+            )
+            self.written[canonical] = candidate.url
+        self._record_result(candidate, result, Outcome.OK, "", canonical, change.value)
+
+    def _admit_archived(self, candidate: Candidate, sink: WarcSink) -> None:
+        archived = candidate.archived
+        assert archived is not None
+        key = canonicalize(candidate.url)
+        if self._already_listed(key, candidate):
+            return
+        content_type = next((v for k, v in archived.headers if k.lower() == "content-type"), None)
+        if not acceptable_type(ContentKind.ARTICLE, content_type, archived.body[:512]):
+            self._record(candidate.url, candidate.source_id, Outcome.BAD_CONTENT_TYPE, kind="archive",
+                         status=archived.status, reason=f"Content-Type {content_type}")
+            return
+        try:
+            text = decode_page(archived.body, content_type).text
+        except DecodeFailed as exc:
+            self._record(candidate.url, candidate.source_id, Outcome.DECODE_ERROR, kind="archive", reason=str(exc))
+            return
+        canonical = canonical_from_html(text, candidate.url) or key
+        seen = None if self.refetch else self.seen.lookup(canonical)
+        if canonical in self.written or (seen and self.run_id not in (seen.first_run_id, seen.last_run_id)):
+            self._record(candidate.url, candidate.source_id, Outcome.UNCHANGED, kind="archive",
+                         reason="already captured", canonical_url=canonical, change=Change.UNCHANGED.value)
+            return
+        change = self.seen.record(canonical, [key], page_hash(archived.body), self.run_id, candidate.source_id)
+        sink.write(
+            CapturedResponse(
+                url=candidate.url, status=archived.status, reason=archived.reason, headers=archived.headers,
+                raw_body=archived.body, fetched_at=archived.captured_at or datetime.now(UTC),
+                source_id=candidate.source_id, run_id=self.run_id, fetch_url=candidate.url, canonical_url=canonical,
+            )
+        )
+        self.written[canonical] = candidate.url
+        self._record(candidate.url, candidate.source_id, Outcome.OK, kind="archive", status=archived.status,
+                     size=len(archived.body), canonical_url=canonical, change=change.value)
+
+    def _record_result(self, candidate: Candidate, result: FetchResult, outcome: Outcome, reason: str,
+                       canonical_url: str | None = None, change: str | None = None) -> None:
+        self._record(candidate.url, candidate.source_id, outcome, status=result.status, size=len(result.raw_body),
+                     redirects=list(result.redirects), seconds=result.seconds, reason=reason,
+                     canonical_url=canonical_url, change=change, attempts=result.attempts)
+
+    def _record(self, url: str, source_id: str, outcome: Outcome, kind: str = "article", status: int | None = None,
+                size: int = 0, redirects: list[str] | None = None, seconds: float = 0.0, reason: str = "",
+                canonical_url: str | None = None, change: str | None = None, attempts: int = 1) -> None:
+        self.report.add(UrlRecord(url=url, source=source_id, outcome=outcome.value, status=status, bytes=size,
+                                  redirects=redirects or [], seconds=round(seconds, 4), kind=kind, reason=reason,
+                                  canonical_url=canonical_url, change=change, attempts=attempts))
+        if outcome is not Outcome.OK:
+            log_event(log, "fetch outcome", url=url, source=source_id, outcome=outcome.value, reason=reason)
+        task = self.tasks.get(source_id)
+        if self.progress and task is not None and kind in ("article", "archive"):
+            self.progress.advance(task)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+@contextmanager
+def _progress(show: bool | None) -> Iterator[Any]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if show is None:
+        show = console.is_terminal
+    if not show:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress
+

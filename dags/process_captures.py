@@ -34,10 +34,10 @@ CONTINUE = "chancery-process-continue"  # alias: a raw-captures event only when 
 def process_captures() -> None:
     @task(pool=INDEX_POOL, outlets=[Asset(ARTICLES_INDEXED), AssetAlias(CONTINUE)],
           execution_timeout=timedelta(hours=1))
-    def drain(run_id=None, triggering_asset_events=None) -> dict:
+    def drain(run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
         from pipeline.orchestrate.steps import drain_captures, hinted_warcs
 
-        hints = hinted_warcs(triggering_asset_events)  # logged for the record; the ledger is the work list
+        hints = hinted_warcs(triggering_asset_events, dag_run.conf)  # logged only: the ledger is the work list
         summary = drain_captures(load_settings(), worker=f"process_captures:{run_id}")
         outlet_events = get_current_context()["outlet_events"]
         outlet_events[Asset(ARTICLES_INDEXED)].extra = {k: summary[k] for k in ("processed", "indexed", "outcomes")}

@@ -412,12 +412,15 @@ def parse_day(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def hinted_warcs(triggering_asset_events: Any) -> list[str]:
-    """The WARCs the triggering raw-captures events named: logged only, the ledger decides the work."""
-    hints: list[str] = []
-    for events in (triggering_asset_events or {}).values():
-        for event in events:
-            extra = getattr(event, "extra", None) or {}
-            hints.extend(str(w) for w in extra.get("warcs", ()))
+def hinted_warcs(triggering_asset_events: Any, conf: Mapping[str, Any] | None = None) -> list[str]:
+    """The WARCs the triggering raw-captures events named: logged only, the ledger decides the work.
+
+    A manual or test run can pass the same hints as ``conf={"asset_events": [extra, ...]}``.
+    """
+    extras: list[Mapping[str, Any]] = [
+        getattr(event, "extra", None) or {} for events in (triggering_asset_events or {}).values() for event in events
+    ]
+    extras.extend(e for e in (conf or {}).get("asset_events", ()) if isinstance(e, Mapping))
+    hints = [str(w) for extra in extras for w in extra.get("warcs", ())]
     log_event(log, "woken", hinted_warcs=len(hints))
     return hints

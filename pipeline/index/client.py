@@ -90,11 +90,11 @@ def check_available(es: Elasticsearch) -> dict[str, Any]:
         ) from exc
     except (TransportConnectionError, ConnectionTimeout) as exc:
         raise EngineUnavailable(
-            f"Elasticsearch is not reachable at {url} ({_short(exc)}): {HOW_TO_START}", url
+            f"Elasticsearch is not reachable at {url}: {HOW_TO_START} (cause: {_root_cause(exc)})", url
         ) from exc
     except (ApiError, TransportError) as exc:
         raise EngineUnavailable(
-            f"Elasticsearch at {url} is not healthy ({_short(exc)}): {HOW_TO_START}", url
+            f"Elasticsearch at {url} is not healthy: {HOW_TO_START} (cause: {_root_cause(exc)})", url
         ) from exc
     if health.get("status") == "red":
         raise EngineUnavailable(
@@ -117,6 +117,9 @@ def describe(es: Elasticsearch) -> str:
     return f"{config.scheme}://{config.host}:{config.port}"
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "…"
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error's text (e.g. "Connection refused"), not the transport's nested wrappers."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 160 else text[:160] + "…"

@@ -72,7 +72,7 @@ def test_diplomacy_and_other_news_are_told_apart(articles: tuple[DemoArticle, ..
     assert {"JP", "RU"} <= set().union(*(set(a.countries) for a in articles))
 
 
-def shingles(text: str, size: int = 5) -> set[tuple[str, ...]]:
+def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
@@ -87,7 +87,7 @@ def test_the_rewritten_wire_story_is_a_near_duplicate_from_another_outlet(
         assert len(versions) == 2 and versions[0].outlet != versions[1].outlet
         first, second = (shingles(v.text) for v in versions)
         similarity = len(first & second) / len(first | second)
-        assert 0.8 <= similarity < 1.0, similarity  # reworded, yet above the dedup threshold
+        assert 0.85 <= similarity < 1.0, similarity  # reworded, yet clearly above the 0.8 dedup threshold
         assert versions[0].text != versions[1].text and versions[0].title != versions[1].title
     unrelated = shingles(articles[0].text), shingles(articles[-1].text)
     assert len(unrelated[0] & unrelated[1]) / len(unrelated[0] | unrelated[1]) < 0.1

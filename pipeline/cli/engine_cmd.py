@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from pipeline.config import Settings
-from pipeline.engine import local, prereqs
+from pipeline.engine import distribution, local, prereqs
 from pipeline.engine.local import EngineStatus
 
 Progress = Callable[[str], None]
@@ -57,6 +57,9 @@ def run_start(args: argparse.Namespace, settings: Settings) -> int:
     except prereqs.PrerequisiteMissing as exc:
         console.print(f"[red]missing prerequisite:[/red] {exc}")
         return 3
+    except distribution.DistributionUnavailable as exc:
+        console.print(f"[red]no distribution:[/red] {exc}")
+        return 1
     except local.EngineStartFailed as exc:
         console.print(f"[red]Elasticsearch did not start:[/red] {exc}")
         return 1
@@ -89,6 +92,12 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         return 3
     print(f"JDK {found.java.version} at {found.java.path}")
     print(f"Maven at {found.maven}")
+    cached = distribution.cached_zip(settings.engine)
+    wanted = distribution.artifact(settings.engine).coordinate
+    print(
+        f"distribution {wanted}: "
+        + (f"cached at {cached}" if cached else "not cached yet (start downloads it)")
+    )
     return 0
 
 
@@ -96,7 +105,7 @@ def _print_status(state: EngineStatus) -> None:
     if state.external:
         print("cluster:  the configured ELASTICSEARCH_URL (no local node is used)")
     print(f"running:  {'yes' if state.running else 'no'}" + (f" ({state.detail})" if state.detail else ""))
-    rows = {
+    rows: dict[str, object] = {
         "url": state.url,
         "version": state.version,
         "health": state.health,
@@ -105,6 +114,8 @@ def _print_status(state: EngineStatus) -> None:
         "node dir": f"{state.node_dir}" + (" (fallback: the home is not reachable by the node's user)"
                                            if state.fallback else "") if state.node_dir else None,
     }  # fmt: skip
+    if state.node_dir is not None and not state.external:
+        rows["logs"] = state.node_dir / "logs" / "chancery.log"
     for label, value in rows.items():
         if value is not None:
             print(f"{label + ':':<9} {value}")

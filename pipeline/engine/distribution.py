@@ -8,6 +8,7 @@ writes into it (keystore, hunspell dictionaries) and is owned by the node's user
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import EngineSettings
-from pipeline.engine.prereqs import PrerequisiteMissing, require_maven
+from pipeline.engine.prereqs import require_maven
 from pipeline.logs import get_logger, log_event
 
 log = get_logger("engine.distribution")
@@ -28,6 +29,10 @@ Progress = Callable[[str], None]
 # The plugin version the issue's recipe was tried with; pinned so a run never resolves a newer one.
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 DOWNLOAD_TIMEOUT_S = 1800.0
+
+
+class DistributionUnavailable(RuntimeError):
+    """Maven could not fetch the configured distribution (unknown version, no network)."""
 
 
 @dataclass(frozen=True)
@@ -79,17 +84,17 @@ def ensure_downloaded(engine: EngineSettings, progress: Progress) -> Path:
             f"-Dartifact={wanted.coordinate}",
             f"-DoutputDirectory={out}",
             f"-Dmaven.repo.local={repo}",
+            "-Dstyle.color=never",
         ]  # fmt: skip
         log_event(log, "download", artifact=wanted.coordinate, repo=str(repo))
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S)
         except subprocess.TimeoutExpired as exc:
-            raise PrerequisiteMissing(f"Maven did not finish downloading {wanted.coordinate}") from exc
+            raise DistributionUnavailable(f"Maven did not finish downloading {wanted.coordinate}") from exc
         if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise PrerequisiteMissing(
-                f"Maven could not download {wanted.coordinate} "
-                f"(is that version served by Maven Central?):\n{tail}"
+            raise DistributionUnavailable(
+                f"Maven could not download {wanted.coordinate} (is that version on Maven Central? "
+                f"9.2.8, 9.2.4, 9.1.10 and 8.19.9 are): {_first_error(done.stdout + done.stderr)}"
             )
         in_repo = wanted.path_in(repo)
         if in_repo.is_file():
@@ -99,6 +104,15 @@ def ensure_downloaded(engine: EngineSettings, progress: Progress) -> Path:
         in_repo.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(copied), in_repo)
         return in_repo
+
+
+def _first_error(output: str) -> str:
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    errors = [
+        line.removeprefix("[ERROR]").strip() for line in plain.splitlines() if line.startswith("[ERROR]")
+    ]
+    meaningful = [line for line in errors if line]
+    return meaningful[0] if meaningful else plain.strip()[-500:]
 
 
 def unpack(zip_path: Path, dest: Path, progress: Progress) -> Path:

@@ -6,6 +6,7 @@ into ``settings.engine``), so a test can describe a machine without touching the
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -78,7 +79,11 @@ def find_java(engine: EngineSettings) -> JavaHome:
             return JavaHome(path=path, major=major, version=version or "")
         reason = f"{path} (Java {version})" if version else f"{path} (no usable bin/java)"
         rejected.append(reason)
-        log_event(log, "java_rejected", path=str(path), version=version or "none", needs=MIN_JAVA_MAJOR)
+        # Only an explicit ES_JAVA_HOME that is too old deserves a warning; JAVA_HOME on 17 is common.
+        level = logging.WARNING if engine.java_home and path == Path(engine.java_home) else logging.DEBUG
+        log_event(
+            log, "java_rejected", level, path=str(path), version=version or "none", needs=MIN_JAVA_MAJOR
+        )
     tried = "; tried " + ", ".join(rejected) if rejected else "; none found"
     raise PrerequisiteMissing(f"no JDK {MIN_JAVA_MAJOR}+ found{tried}. To fix: {JDK_INSTALL_HINT}")
 

@@ -71,3 +71,20 @@ def test_es_java_home_and_java_home_map_to_separate_settings() -> None:
     loaded = load_settings(environ={"ES_JAVA_HOME": "/opt/jdk25", "JAVA_HOME": "/opt/jdk17"})
     assert loaded.engine.java_home == "/opt/jdk25"
     assert loaded.engine.system_java_home == "/opt/jdk17"
+
+
+def test_the_artifact_coordinate_maps_to_its_place_in_mavens_repository(settings: Settings) -> None:
+    from pipeline.engine.distribution import _first_error, artifact
+
+    wanted = artifact(settings.engine)
+    assert (
+        wanted.coordinate
+        == f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{settings.engine.version}:zip"
+    )
+    assert wanted.path_in(Path("/repo")) == Path(
+        "/repo/org/elasticsearch/distribution/integ-test-zip/elasticsearch",
+        settings.engine.version,
+        f"elasticsearch-{settings.engine.version}.zip",
+    )
+    maven_says = "\x1b[0m[ERROR] Failed to execute goal: Could not find artifact x\n[ERROR] \n[ERROR] To see"
+    assert _first_error(maven_says) == "Failed to execute goal: Could not find artifact x"

@@ -30,6 +30,7 @@ from pipeline.extract.flags import classify
 from pipeline.extract.html import decode, parse
 from pipeline.extract.language import choose_language
 from pipeline.extract.metadata import read_page_meta
+from pipeline.extract.text import count_words
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of
 from pipeline.outcomes import Outcome, StageResult
@@ -74,8 +75,10 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
 
     meta = read_page_meta(tree, page.url)
     min_words = settings.extract.min_words
-    body = extract_body(tree, meta, page.url, min_words)
-    words = len(body.text.split())
+    outlets = outlet_names(meta)
+    title, title_method = extract_title(meta, outlets)
+    body = extract_body(tree, meta, page.url, min_words, headlines=(title,))
+    words = count_words(body.text)
     reason = classify(tree, meta, text, words, min_words)
     if words == 0 and reason in ("", "too_short"):
         return _reject(Outcome.EMPTY, "no main text", page)
@@ -83,8 +86,6 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
         return _reject(Outcome.NOT_ARTICLE, reason, page)
 
     reference = page.fetched_at or datetime.now(timezone.utc)
-    outlets = outlet_names(meta)
-    title, title_method = extract_title(meta, outlets)
     authors, authors_method = extract_authors(meta, tree)
     modified = modified_date(meta, reference)
     published = published_date(meta, tree, reference)

@@ -7,6 +7,7 @@ once and trafilatura's own metadata pass (the slow part of a bare run) is skippe
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import trafilatura
 from lxml import html as lxml_html
 
 from pipeline.extract.metadata import PageMeta, clean_text
+from pipeline.extract.text import count_words
 
 # articleBody shorter than this share of trafilatura's text is a teaser or a truncated copy.
 MIN_STRUCTURED_SHARE = 0.6
@@ -24,6 +26,42 @@ TRUNCATED = re.compile(r"(?:\.\.\.|…|\[\.\.\.\])\s*$")
 BASELINE_CONTAINERS = ("//article", "//*[@itemprop='articleBody']", "//main", "//body")
 BASELINE_MIN_WORDS = 40
 _PARA_WS = re.compile(r"[ \t\r\f\v]+")
+
+
+# Short paragraphs that are page furniture, not article text: sign-ups, follow-us lines, comment
+# prompts, video-player fallbacks, photo credits. Matched only on paragraphs of at most
+# JUNK_MAX_WORDS words, so a sentence in the story that happens to start this way survives.
+JUNK_MAX_WORDS = 30
+JUNK = re.compile(
+    r"^(?:sign up (?:for|to)\b|subscribe (?:to|for)\b|follow (?:us|\S+ on)\b|join (?:our|the) (?:commenting|conversation)|"
+    r"comments?$|\d+ comments?$|read more\b|related\b|more from\b|popular$|most (?:read|popular)$|recommended$|"
+    r"you may also like|to view this video please enable javascript|up next$|watch:? |advertisement$|"
+    r"got a story\?|for more stories like this|(?:photo|picture|image|video|credit)s?(?: by)?: \S|"
+    r"you must confirm your public display name|please logout and then login again|share (?:this|on)\b|"
+    r"click here\b|listen to this article|this is a breaking news? story|\(?(?:picture|photo): [^)]*\)?$)",
+    re.I,
+)
+# A caption credit at the end of a paragraph, e.g. "... parliament (Picture: PA)".
+CAPTION_CREDIT = re.compile(r"\((?:picture|photo|image|credit)s?: [^)]{1,60}\)\s*$", re.I)
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().casefold()
+
+
+def clean_paragraphs(text: str, headlines: tuple[str, ...]) -> str:
+    """Drop a repeated headline at the top, furniture lines and credited captions."""
+    paragraphs = text.split("\n\n")
+    folded_heads = {_fold(h) for h in headlines if h}
+    while paragraphs and _fold(paragraphs[0]) in folded_heads:
+        paragraphs.pop(0)
+    kept = []
+    for paragraph in paragraphs:
+        short = len(paragraph.split()) <= JUNK_MAX_WORDS
+        if short and (JUNK.search(paragraph) or CAPTION_CREDIT.search(paragraph)):
+            continue
+        kept.append(paragraph)
+    return "\n\n".join(kept)
 
 
 @dataclass(frozen=True)
@@ -53,7 +91,7 @@ def structured_body(meta: PageMeta) -> str:
         value = "\n".join(v for v in value if isinstance(v, str))
     if not isinstance(value, str) or MARKUP.search(value) or TRUNCATED.search(value):
         return ""
-    return normalise(value)
+    return normalise(html.unescape(value))
 
 
 def baseline(tree: lxml_html.HtmlElement) -> str:
@@ -62,17 +100,19 @@ def baseline(tree: lxml_html.HtmlElement) -> str:
         for container in tree.xpath(xpath)[:1]:
             paragraphs = [clean_text(p.text_content()) for p in container.iter("p")]
             text = "\n\n".join(p for p in paragraphs if p)
-            if len(text.split()) >= BASELINE_MIN_WORDS:
+            if count_words(text) >= BASELINE_MIN_WORDS:
                 return text
     return ""
 
 
-def extract_body(tree: lxml_html.HtmlElement, meta: PageMeta, url: str, min_words: int) -> Body:
-    extracted = run_trafilatura(tree, url)
-    structured = structured_body(meta)
-    if structured and len(structured.split()) >= max(min_words, MIN_STRUCTURED_SHARE * len(extracted.split())):
+def extract_body(tree: lxml_html.HtmlElement, meta: PageMeta, url: str, min_words: int,
+                 headlines: tuple[str, ...] = ()) -> Body:
+    heads = headlines + meta.h1
+    extracted = clean_paragraphs(run_trafilatura(tree, url), heads)
+    structured = clean_paragraphs(structured_body(meta), heads)
+    if structured and count_words(structured) >= max(min_words, MIN_STRUCTURED_SHARE * count_words(extracted)):
         return Body(structured, "jsonld")
     if extracted:
         return Body(extracted, "trafilatura")
-    fallback = baseline(tree)
+    fallback = clean_paragraphs(baseline(tree), heads)
     return Body(fallback, "baseline" if fallback else "")

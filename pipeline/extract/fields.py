@@ -14,8 +14,6 @@ from pipeline.extract.metadata import PageMeta, clean_text, jsonld_text
 
 # Separators between a headline and the site name in <title> and og:title.
 TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|::|·|•|»|/)\s+")
-# Google truncates headlines past 110 characters, and so do some CMSs in JSON-LD; such values end like this.
-TRUNCATED = re.compile(r"(?:\.\.\.|…)$")
 # Second-level labels under which registrable domains sit one level deeper (bbc.co.uk, abc.net.au).
 SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "nic"})
 MAX_KEYWORDS = 30
@@ -49,22 +47,20 @@ def strip_site_name(title: str, outlets: set[str]) -> str:
 
 
 def extract_title(meta: PageMeta, outlets: set[str]) -> tuple[str, str]:
+    """JSON-LD headline, then og:title/twitter:title, then a lone <h1>, then <title>, site names stripped.
+
+    Outlets often give the share title (og) and the page headline (JSON-LD, <h1>) different
+    wordings; on the dev corpus the JSON-LD headline is the expected title more often.
+    """
     article = meta.jsonld.article or {}
-    headline = jsonld_text(article.get("headline")) or ""
-    if headline and TRUNCATED.search(headline):
-        headline = ""
+    headline = strip_site_name(jsonld_text(article.get("headline")) or "", outlets)
     og = strip_site_name(clean_text(meta.first("og:title", "twitter:title")), outlets)
-    tag = strip_site_name(meta.title_tag, outlets)
-    stated = [t for t in (headline, og, tag) if t]
-    folded = {_fold(t) for t in stated}
-    for h1 in meta.h1:
-        if _fold(h1) in folded:
-            return h1, "h1"
     for value, method in ((headline, "jsonld"), (og, "meta")):
         if value:
             return value, method
     if len(meta.h1) == 1:
         return meta.h1[0], "h1"
+    tag = strip_site_name(meta.title_tag, outlets)
     return (tag, "title") if tag else ("", "")
 
 

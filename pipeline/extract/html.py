@@ -72,6 +72,13 @@ def decode(content: bytes, content_type: str | None = None) -> Decoded:
             # A page that declares a UTF-16 family charset in ASCII bytes is lying about itself.
             if name.startswith("utf-16") or name.startswith("utf-32"):
                 continue
+            if name != "utf-8" and not content.isascii():
+                # Pages often keep an old declaration (latin-1, gb2312) after moving to UTF-8. Non-ASCII text
+                # in another encoding is almost never valid UTF-8 by accident, so valid UTF-8 wins.
+                try:
+                    return Decoded(content.decode("utf-8"), "utf-8", f"{method}-overruled")
+                except UnicodeDecodeError:
+                    pass
             return Decoded(content.decode(name, errors="replace"), name, method)
     try:
         return Decoded(content.decode("utf-8"), "utf-8", "utf-8")

@@ -8,6 +8,7 @@ body ...) choose among these candidates; this module only collects them.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -39,7 +40,11 @@ _WS = re.compile(r"\s+")
 
 
 def clean_text(value: str | None) -> str:
-    return _WS.sub(" ", value or "").strip()
+    """Whitespace collapsed; entities left escaped by the page (double-escaped meta values) resolved."""
+    text = value or ""
+    if "&" in text and ";" in text:
+        text = html.unescape(text)
+    return _WS.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)

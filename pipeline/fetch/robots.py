@@ -89,5 +89,35 @@ class RobotsCache:
         parser = RobotFileParser()
         parser.parse(text.splitlines())
         parser.modified()  # can_fetch() answers False until it believes the rules were read
-        delay = parser.crawl_delay(self.token)
-        return RobotsRules(origin, parser, crawl_delay=float(delay) if delay is not None else None)
+        return RobotsRules(origin, parser, crawl_delay=crawl_delay(text, self.token))
+
+
+def crawl_delay(text: str, token: str) -> float | None:
+    """Crawl-delay for our token's group, else the ``*`` group; fractions allowed.
+
+    (urllib.robotparser only accepts whole seconds and drops "Crawl-delay: 0.5".)
+    """
+    delays: dict[str, float] = {}
+    agents: list[str] = []
+    in_rules = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        key, value = (part.strip() for part in line.split(":", 1))
+        key = key.lower()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        else:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    continue
+                for agent in agents:
+                    delays.setdefault(agent, seconds)
+    ours = next((d for agent, d in delays.items() if agent != "*" and agent in token.lower()), None)
+    return ours if ours is not None else delays.get("*")

@@ -281,11 +281,12 @@ class _Crawler:
             self._record_result(candidate, result, result.outcome, result.reason)
             return
         canonical = fetched.canonical_url
+        aliases = [canonicalize(candidate.url), canonicalize(result.final_url)]
         if canonical in self.written:
+            self.seen.add_aliases(canonical, aliases)
             self._record_result(candidate, result, Outcome.UNCHANGED, f"same article as {self.written[canonical]}",
                                 canonical, Change.UNCHANGED.value)
             return
-        aliases = [canonicalize(candidate.url), canonicalize(result.final_url)]
         change = self.seen.record(canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id,
                                   result.validators)
         if change is not Change.UNCHANGED:

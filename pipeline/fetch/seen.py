@@ -145,6 +145,14 @@ class SeenStore:
             )
         return change
 
+    def add_aliases(self, canonical_url: str, aliases: list[str]) -> None:
+        """Remember more spellings of a stored page (an AMP copy that declared the same canonical URL)."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",
+                [(alias, canonical_url) for alias in set(aliases) if alias != canonical_url],
+            )
+
     def validators(self, url: str) -> Validators | None:
         with self._lock:
             row = self._db.execute("SELECT etag, last_modified FROM validators WHERE url = ?", (url,)).fetchone()

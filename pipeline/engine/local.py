@@ -355,7 +355,8 @@ def _launch_with_retries(
             return _launch(layout, settings, user, java, state, report)
         except EngineStartFailed as exc:
             lost_port = "BindException" in exc.log_tail or "Address already in use" in exc.log_tail
-            if not lost_port or attempt == BIND_RETRIES or settings.engine.port:
+            configured = settings.engine.port or settings.engine.transport_port
+            if not lost_port or attempt == BIND_RETRIES or configured:
                 raise
             log_event(log, "port_taken_retrying", http_port=http_port, transport_port=transport_port)
             previous = None
@@ -473,6 +474,9 @@ def _abandon(layout: NodeLayout, report: Progress) -> None:
 def _choose_ports(settings: Settings, previous: NodeState | None) -> tuple[int, int]:
     """Configured ports, else the ones used last time (a stable URL) when still free, else the first free."""
     engine = settings.engine
+    for name, port in (("engine.port", engine.port), ("engine.transport_port", engine.transport_port)):
+        if port and not port_is_free(port):
+            raise EngineStartFailed(f"{name} {port} on 127.0.0.1 is in use by another program")
     http = engine.port or _reuse_or_scan(previous.http_port if previous else None, FIRST_HTTP_PORT, set())
     transport = engine.transport_port or _reuse_or_scan(
         previous.transport_port if previous else None, FIRST_TRANSPORT_PORT, {http}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import socket
@@ -97,3 +98,13 @@ def test_status_of_a_home_that_never_started_a_node(settings: Settings) -> None:
     with pytest.raises(local.EngineNotStarted, match="chancery engine start"):
         local.connection(settings)
     assert local.stop(settings) is False
+
+
+def test_a_configured_port_in_use_is_named_before_anything_starts(settings: Settings) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        engine = dataclasses.replace(settings.engine, port=taken)
+        with pytest.raises(local.EngineStartFailed, match=f"engine.port {taken}"):
+            local._choose_ports(dataclasses.replace(settings, engine=engine), None)

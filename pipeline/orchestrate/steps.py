@@ -179,19 +179,9 @@ def _batch_error(failures: dict[str, str], kinds: dict[str, str]) -> FetchBatchE
 
 
 def _source_counts(fetched: Any, source_id: str) -> dict[str, int]:
-    """Outcome counts of one source from a FetchRun's report, whatever its exact shape."""
-    report = fetched.to_json() if hasattr(fetched, "to_json") else {}
-    if isinstance(report, str):
-        report = json.loads(report)
-    for key in ("per_source", "sources", "by_source"):
-        block = report.get(key) if isinstance(report, Mapping) else None
-        if isinstance(block, Mapping) and source_id in block:
-            counts = block[source_id]
-            if isinstance(counts, Mapping):
-                inner = counts.get("outcomes", counts)
-                return {str(k): int(v) for k, v in inner.items() if isinstance(v, int)}
-    counts = report.get("outcomes") if isinstance(report, Mapping) else None
-    return {str(k): int(v) for k, v in (counts or {}).items() if isinstance(v, int)}
+    """Outcome counts of one source from a FetchRun's report."""
+    counts = fetched.report.counts_by_source().get(source_id, {})
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 # -- reports -----------------------------------------------------------------------------------

@@ -194,3 +194,27 @@ class Standalone:
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
+
+
+def indexed_urls(settings: Settings) -> list[str]:
+    """Every article URL in the read alias (refreshed first); [] before the index exists."""
+    from pipeline.index.client import connect
+
+    es = connect(settings)
+    alias = settings.elasticsearch.index_prefix
+    if not es.indices.exists_alias(name=alias):
+        return []
+    es.indices.refresh(index=alias)
+    hits = es.search(index=alias, size=1000, source=["url", "canonical_url"], query={"match_all": {}})["hits"]["hits"]
+    return sorted(h["_source"].get("canonical_url") or h["_source"]["url"] for h in hits)
+
+
+def run_reports(settings: Settings) -> list[dict[str, Any]]:
+    from pipeline.index.client import connect
+
+    es = connect(settings)
+    index = settings.elasticsearch.runs_index
+    if not es.indices.exists(index=index):
+        return []
+    es.indices.refresh(index=index)
+    return [dict(h["_source"], id=h["_id"]) for h in es.search(index=index, size=500)["hits"]["hits"]]

@@ -105,20 +105,25 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.demo.newsroom import serve
+    from pipeline.demo.newsroom import open_newsroom, write_sources_file
 
     console = Console()
     settings = demo_settings(settings)
-    if args.serve_only:
-        with serve(port=args.port) as newsroom:
-            _print_newsroom(console, newsroom, settings)
-            return _serve_until_interrupted(console)
-    if not settings.elasticsearch.url and not _start_engine(console, settings):
+    if not args.serve_only and not settings.elasticsearch.url and not _start_engine(console, settings):
         return EXIT_ENGINE_DOWN
-    with serve(port=args.port) as newsroom:
+    try:
+        newsroom = open_newsroom(port=args.port)
+    except OSError as exc:
+        console.print(
+            f"[red]Cannot serve the newsroom on port {args.port}:[/red] {exc.strerror or exc}. "
+            "Pass --port N; another port gives the articles other URLs, and so other index ids."
+        )
+        return EXIT_FAILED
+    with newsroom.start():
+        write_sources_file(newsroom.base_url, demo_sources_path(settings))  # for `chancery ingest`, too
         _print_newsroom(console, newsroom, settings)
-        code = _ingest_and_search(console, newsroom, settings)
-        if code == EXIT_OK and args.keep_serving:
+        code = EXIT_OK if args.serve_only else _ingest_and_search(console, newsroom, settings)
+        if code == EXIT_OK and (args.serve_only or args.keep_serving):
             return _serve_until_interrupted(console)
         return code
 
@@ -143,9 +148,7 @@ def _start_engine(console: Console, settings: Settings) -> bool:
 
 
 def _print_newsroom(console: Console, newsroom: Newsroom, settings: Settings) -> None:
-    from pipeline.demo.newsroom import write_sources_file
-
-    sources = write_sources_file(newsroom.base_url, demo_sources_path(settings))
+    sources = demo_sources_path(settings)
     first, last = newsroom.articles[0].day, newsroom.articles[-1].day
     console.print(
         f"[green]✓[/green] Demo newsroom: {len(newsroom.articles)} articles ({first} to {last}) "
@@ -160,28 +163,36 @@ def demo_sources_path(settings: Settings) -> Path:
     return settings.home / "demo" / "sources.yaml"
 
 
-def _ingest_and_search(console: Console, newsroom: Newsroom, settings: Settings) -> int:
-    from pipeline.index.client import EngineUnavailable, connect
+def ingest_newsroom(console: Console, newsroom: Newsroom, settings: Settings) -> IngestReport:
+    """Fetch, process and index the newsroom's feed and news sitemap, as `chancery ingest` would."""
+    from pipeline.demo.newsroom import write_sources_file
     from pipeline.ingest import ingest_sources
     from pipeline.sources import load_sources
 
     run_id = f"demo-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    sources = load_sources(demo_sources_path(settings))
+    sources = load_sources(write_sources_file(newsroom.base_url, demo_sources_path(settings)))
     console.rule("Ingest: fetch → extract → enrich → index")
     started = time.monotonic()
+    # refetch: the demo shows the whole path every time; ids from the URL keep reruns idempotent.
+    report = ingest_sources(settings, sources, window=None, run_id=run_id, refetch=True)
+    _print_report(console, report, time.monotonic() - started)
+    return report
+
+
+def _ingest_and_search(console: Console, newsroom: Newsroom, settings: Settings) -> int:
+    from pipeline.index.client import EngineUnavailable, connect
+
     try:
-        # refetch: the demo shows the whole path every time; indexing by URL id keeps reruns idempotent.
-        report = ingest_sources(settings, sources, window=None, run_id=run_id, refetch=True)
+        report = ingest_newsroom(console, newsroom, settings)
+        if report.indexed == 0:
+            console.print("[red]Nothing was indexed; the outcomes above say why.[/red]")
+            return EXIT_FAILED
+        es = connect(settings)  # bulk indexing waits for a refresh: this run's documents are searchable
+        for example in example_searches():
+            _print_search(console, es, settings, example)
     except EngineUnavailable as exc:
         console.print(f"[red]Elasticsearch is not reachable:[/red] {exc}")
         return EXIT_ENGINE_DOWN
-    _print_report(console, report, time.monotonic() - started)
-    if report.indexed == 0:
-        console.print("[red]Nothing was indexed; the outcomes above say why.[/red]")
-        return EXIT_FAILED
-    es = connect(settings)  # bulk indexing waits for a refresh, so this run's documents are searchable now
-    for example in example_searches():
-        _print_search(console, es, settings, example)
     _print_next_steps(console, settings, newsroom)
     return EXIT_OK
 

@@ -182,7 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)) if status != HTTPStatus.NOT_MODIFIED else "0")
+        if status != HTTPStatus.NOT_MODIFIED:  # a 304 has no body, and no length to announce
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if send_body and body:
             self.wfile.write(body)

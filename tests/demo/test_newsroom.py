@@ -31,12 +31,12 @@ def newsroom() -> Iterator[Newsroom]:
 
 
 def get(
-    newsroom: Newsroom, path: str, headers: Mapping[str, str] | None = None
+    newsroom: Newsroom, path: str, headers: Mapping[str, str] | None = None, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
     host = urlsplit(newsroom.base_url)
     conn = http.client.HTTPConnection(host.hostname or "127.0.0.1", host.port, timeout=10)
     try:
-        conn.request("GET", path, headers=dict(headers or {}))
+        conn.request(method, path, headers=dict(headers or {}))
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -125,6 +125,9 @@ def test_etag_revalidation_answers_304_without_a_body(newsroom: Newsroom) -> Non
     assert status == 200
     status, _, _ = get(newsroom, path, {"If-Modified-Since": headers["last-modified"]})
     assert status == 304
+    status, head, body = get(newsroom, path, method="HEAD")
+    assert (status, body, head["etag"]) == (200, b"", headers["etag"])
+    assert head["content-length"] == headers["content-length"]
 
 
 def test_article_page_carries_metadata_and_boilerplate(newsroom: Newsroom) -> None:

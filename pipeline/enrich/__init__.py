@@ -1,0 +1,122 @@
+"""Enrichment: entities (spaCy NER + gazetteer), offices on the date, topics, tone, key phrases.
+
+    enricher = Enricher(settings)          # once: loads spaCy (NER only + sentencizer) and the data files
+    article = enricher.enrich(article)     # one article
+    for a in enricher.enrich_many(items):  # many, through nlp.pipe
+        ...
+
+Both return ``dataclasses.replace(article, entities=..., persons=..., organizations=...,
+countries=..., locations=..., topics=..., key_phrases=..., tone=..., enrichment_scope=...)``.
+Non-English articles get only the language-independent gazetteer matches
+(countries, organisations, movements, places, leaders' full names); their
+``enrichment_scope`` says ``gazetteer-only (<lang>)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from datetime import timezone
+from itertools import islice
+from typing import Any
+
+import spacy
+from spacy.language import Language
+
+from pipeline.config import Settings
+from pipeline.enrich.base import Component, Context, Part, split_parts
+from pipeline.enrich.entities import EntityComponent
+from pipeline.enrich.gazetteer import DataFileError, Gazetteer
+from pipeline.enrich.keyphrases import KeyPhraseComponent
+from pipeline.enrich.tone import ToneComponent
+from pipeline.enrich.topics import Taxonomy, TopicComponent
+from pipeline.models import Article
+
+__all__ = ["DataFileError", "Enricher", "Gazetteer", "Taxonomy", "load_nlp", "SCOPE_FULL"]
+
+SCOPE_FULL = "full"
+# Everything in en_core_web_sm except the NER: the NER carries its own tok2vec, and
+# sentences come from the rule-based sentencizer, which costs almost nothing.
+_UNUSED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+
+
+def load_nlp(model: str, max_chunk_chars: int) -> Language:
+    """The installed spaCy package, NER only, plus a sentencizer. Never downloads anything."""
+    nlp = spacy.load(model, exclude=_UNUSED)
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = max(nlp.max_length, 2 * max_chunk_chars)
+    return nlp
+
+
+class Enricher:
+    def __init__(self, settings: Settings, nlp: Language | None = None) -> None:
+        self.settings = settings.enrich
+        self.nlp = nlp if nlp is not None else load_nlp(self.settings.model, self.settings.max_chunk_chars)
+        self.gazetteer = Gazetteer.load(self.settings.gazetteer_dir)
+        self.taxonomy = Taxonomy.load(self.settings.taxonomy, self.gazetteer)
+        # The order is the contract: topics read what entities found.
+        self.components: list[Component] = [
+            EntityComponent(self.nlp, self.gazetteer),
+            TopicComponent(self.nlp, self.taxonomy),
+            ToneComponent(),
+            KeyPhraseComponent(),
+        ]
+
+    def enrich(self, article: Article) -> Article:
+        return next(self.enrich_many([article]))
+
+    def enrich_many(self, articles: Iterable[Article]) -> Iterator[Article]:
+        iterator = iter(articles)
+        while batch := list(islice(iterator, self.settings.batch_articles)):
+            yield from self._batch(batch)
+
+    def _batch(self, batch: list[Article]) -> Iterator[Article]:
+        contexts = [self._context(a) for a in batch]
+        states: list[list[Any]] = [[c.start(ctx) for c in self.components] for ctx in contexts]
+        max_chars = self.settings.max_chunk_chars
+        jobs = ((i, part) for i, a in enumerate(batch) for part in split_parts(a.title, a.body, max_chars))
+        english: list[tuple[int, Part]] = []
+        for i, part in jobs:
+            if contexts[i].full:
+                english.append((i, part))
+            else:  # tokenizer only: the gazetteer is the part that holds across languages
+                self._observe(i, self.nlp.make_doc(part.text), part, contexts, states)
+        texts = (part.text for _, part in english)
+        for (i, part), doc in zip(english, self.nlp.pipe(texts, batch_size=self.settings.batch_size)):
+            self._observe(i, doc, part, contexts, states)
+        for ctx, article_states in zip(contexts, states):
+            for component, state in zip(self.components, article_states):
+                if ctx.full or component.multilingual:
+                    component.finish(state, ctx)
+            yield self._result(ctx)
+
+    def _observe(self, i: int, doc: Any, part: Part, contexts: list[Context], states: list[list[Any]]) -> None:
+        ctx = contexts[i]
+        for component, state in zip(self.components, states[i]):
+            if ctx.full or component.multilingual:
+                component.observe(state, doc, part, ctx)
+
+    def _context(self, article: Article) -> Context:
+        language = (article.language or "").strip().lower() or None
+        full = language is None or language.split("-")[0].split("_")[0] == "en"
+        published = article.published_at
+        day = None
+        if published is not None:
+            day = (published.astimezone(timezone.utc) if published.tzinfo else published).date()
+        return Context(article=article, day=day, full=full, language=language)
+
+    def _result(self, ctx: Context) -> Article:
+        f = ctx.fields
+        scope = SCOPE_FULL if ctx.full else f"gazetteer-only ({ctx.language})"
+        return dataclasses.replace(
+            ctx.article,
+            entities=f.get("entities", ()),
+            persons=f.get("persons", ()),
+            organizations=f.get("organizations", ()),
+            countries=f.get("countries", ()),
+            locations=f.get("locations", ()),
+            topics=f.get("topics", ()),
+            key_phrases=f.get("key_phrases", ()),
+            tone=f.get("tone"),
+            enrichment_scope=scope,
+        )

@@ -1,0 +1,359 @@
+"""The gazetteer: project data files (YAML) validated into typed, frozen records.
+
+Files under ``pipeline/data/gazetteer/``:
+- ``countries.yaml``: countries and territories (ISO 3166-1 alpha-2), names, demonyms,
+  capitals and seats of government used as metonyms; historical states with their ISO 3166-3 codes;
+- ``organizations.yaml``: international organisations, organs and agencies;
+- ``groups.yaml``: armed and political movements;
+- ``places.yaml``: disputed or multi-name places (neutral names, no sovereignty asserted);
+- ``leaders.yaml``: heads of state and government, foreign ministers, with dated offices,
+  the title words that point at an office, and the honorifics stripped from names.
+
+A malformed file fails loudly: ``DataFileError`` names the file and the entry.
+The files hold no logic; everything here only reads and checks them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.models import Office
+
+_CODE = re.compile(r"^[A-Z]{2}$")
+_QID = re.compile(r"^Q[1-9][0-9]*$")
+
+
+class DataFileError(ValueError):
+    """A gazetteer or taxonomy file that cannot be used, with the file and entry named."""
+
+    def __init__(self, path: Path | str, entry: str, problem: str) -> None:
+        self.path = str(path)
+        self.entry = entry
+        self.problem = problem
+        super().__init__(f"{path}: {entry}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DataFileError, (self.path, self.entry, self.problem))
+
+
+@dataclass(frozen=True)
+class Country:
+    code: str
+    name: str
+    names: tuple[str, ...]
+    demonyms: tuple[str, ...]
+    capitals: tuple[str, ...]
+    wikidata: str | None = None
+    historical: bool = False
+    successors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str
+    names: tuple[str, ...]
+    abbreviations: tuple[str, ...]
+    wikidata: str | None = None
+    parent: str | None = None
+    is_group: bool = False  # an armed or political movement (entity type "group")
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    names: tuple[str, ...]
+    claimants: tuple[str, ...] = ()
+    administered_by: str | None = None
+    wikidata: str | None = None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One office held for a period: [start, end), end None while in office."""
+
+    role: str
+    title: str
+    start: date
+    end: date | None = None
+
+    def holds_on(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day < self.end)
+
+    def as_office(self, country: str | None) -> Office:
+        return Office(
+            title=self.title,
+            country=country,
+            start=self.start.isoformat(),
+            end=self.end.isoformat() if self.end else None,
+        )
+
+
+@dataclass(frozen=True)
+class Leader:
+    name: str
+    country: str | None
+    names: tuple[str, ...]  # the canonical name and its full-form aliases
+    surnames: tuple[str, ...]  # second-reference forms: "Putin", "Kim", "bin Salman"
+    terms: tuple[Term, ...]
+    wikidata: str | None = None
+
+    def terms_on(self, day: date) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.holds_on(day))
+
+    def offices_on(self, day: date | None) -> tuple[Office, ...]:
+        if day is None:
+            return ()
+        return tuple(t.as_office(self.country) for t in self.terms_on(day))
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    countries: tuple[Country, ...]
+    organizations: tuple[Organization, ...]  # includes groups (is_group=True)
+    places: tuple[Place, ...]
+    leaders: tuple[Leader, ...]
+    titles: Mapping[str, tuple[str, ...]]  # title words -> roles
+    honorifics: frozenset[str]
+    roles: Mapping[str, str]
+
+    @classmethod
+    def load(cls, directory: Path) -> Gazetteer:
+        countries = tuple(_load_countries(directory / "countries.yaml"))
+        codes = {c.code for c in countries}
+        orgs = list(_load_orgs(directory / "organizations.yaml", "organizations", is_group=False))
+        orgs += _load_orgs(directory / "groups.yaml", "groups", is_group=True)
+        _unique(directory / "organizations.yaml", (o.name for o in orgs), "organization")
+        places = tuple(_load_places(directory / "places.yaml"))
+        leaders_path = directory / "leaders.yaml"
+        data = _read(leaders_path)
+        roles = _mapping(leaders_path, data, "roles")
+        titles = {
+            str(k): tuple(_strings(leaders_path, f"titles.{k}", v, allow_empty=True))
+            for k, v in _mapping(leaders_path, data, "titles").items()
+        }
+        for key, wanted in titles.items():
+            for role in wanted:
+                if role not in roles:
+                    raise DataFileError(leaders_path, f"titles.{key}", f"unknown role {role!r}")
+        honorifics = frozenset(_strings(leaders_path, "honorifics", data.get("honorifics")))
+        leaders = tuple(_load_leaders(leaders_path, data, set(roles), codes))
+        return cls(
+            countries=countries,
+            organizations=tuple(orgs),
+            places=places,
+            leaders=leaders,
+            titles=titles,
+            honorifics=honorifics,
+            roles={str(k): str(v) for k, v in roles.items()},
+        )
+
+
+def fold(text: str) -> str:
+    """ASCII-folded form: "Erdoğan" -> "Erdogan", so copy without diacritics still matches."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("ı", "i"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def name_variants(name: str) -> set[str]:
+    """The forms a name is written in: as given, ASCII-folded, Korean-style hyphen or space."""
+    forms = {name, fold(name)}
+    for form in list(forms):
+        if re.search(r"[A-Za-z]-[a-z]", form) and " " in form:  # "Kim Jong-un" -> "Kim Jong Un"
+            forms.add(re.sub(r"-([a-z])", lambda m: " " + m.group(1).upper(), form))
+    return forms
+
+
+# -- reading and checking --------------------------------------------------------------------------
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataFileError(path, "(file)", "missing")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DataFileError(path, "(file)", f"not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DataFileError(path, "(file)", "expected a mapping at the top level")
+    return data
+
+
+def _mapping(path: Path, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict) or not value:
+        raise DataFileError(path, key, "expected a non-empty mapping")
+    return value
+
+
+def _entries(path: Path, data: Mapping[str, Any], key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        raise DataFileError(path, key, "expected a non-empty list")
+    for index, item in enumerate(items):
+        label = f"{key}[{index}]"
+        if not isinstance(item, dict):
+            raise DataFileError(path, label, "expected a mapping")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise DataFileError(path, label, "missing 'name'")
+        yield f"{label} ({name})", item
+
+
+def _strings(path: Path, entry: str, value: Any, allow_empty: bool = True) -> list[str]:
+    if value is None:
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise DataFileError(path, entry, "expected a list of non-empty strings")
+    if not value and not allow_empty:
+        raise DataFileError(path, entry, "expected at least one name")
+    return [v.strip() for v in value]
+
+
+def _known(path: Path, entry: str, item: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = set(item) - allowed
+    if unknown:
+        raise DataFileError(path, entry, f"unknown field(s) {sorted(unknown)}")
+
+
+def _wikidata(path: Path, entry: str, item: Mapping[str, Any]) -> str | None:
+    value = item.get("wikidata")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _QID.match(value):
+        raise DataFileError(path, entry, f"wikidata must look like Q123, got {value!r}")
+    return value
+
+
+def _code(path: Path, entry: str, value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _CODE.match(value):
+        raise DataFileError(path, entry, f"{field} must be an ISO 3166-1 alpha-2 code, got {value!r}")
+    return value
+
+
+def _date(path: Path, entry: str, value: Any, field: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise DataFileError(path, entry, f"{field} must be an ISO date, got {value!r}") from exc
+
+
+def _unique(path: Path, names: Iterator[str] | Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataFileError(path, name, f"duplicate {what}")
+        seen.add(name)
+
+
+def _load_countries(path: Path) -> Iterator[Country]:
+    data = _read(path)
+    seen: set[str] = set()
+    fields = {"code", "name", "names", "demonyms", "capitals", "wikidata", "historical", "successors"}
+    for entry, item in _entries(path, data, "countries"):
+        _known(path, entry, item, fields)
+        code = _code(path, entry, item.get("code"), "code")
+        if code in seen:
+            raise DataFileError(path, entry, f"duplicate code {code}")
+        seen.add(code)
+        yield Country(
+            code=code,
+            name=item["name"],
+            names=tuple(_strings(path, entry, item.get("names"), allow_empty=False)),
+            demonyms=tuple(_strings(path, entry, item.get("demonyms"))),
+            capitals=tuple(_strings(path, entry, item.get("capitals"))),
+            wikidata=_wikidata(path, entry, item),
+            historical=bool(item.get("historical", False)),
+            successors=tuple(_code(path, entry, c, "successors") for c in item.get("successors") or ()),
+        )
+
+
+def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
+    data = _read(path)
+    out = []
+    for entry, item in _entries(path, data, key):
+        _known(path, entry, item, {"name", "names", "abbreviations", "wikidata", "parent"})
+        names = _strings(path, entry, item.get("names"))
+        abbreviations = _strings(path, entry, item.get("abbreviations"))
+        if not names and not abbreviations:
+            raise DataFileError(path, entry, "needs at least one of names, abbreviations")
+        out.append(
+            Organization(
+                name=item["name"],
+                names=tuple(names),
+                abbreviations=tuple(abbreviations),
+                wikidata=_wikidata(path, entry, item),
+                parent=item.get("parent"),
+                is_group=is_group,
+            )
+        )
+    return out
+
+
+def _load_places(path: Path) -> Iterator[Place]:
+    data = _read(path)
+    for entry, item in _entries(path, data, "places"):
+        _known(path, entry, item, {"name", "names", "claimants", "administered_by", "wikidata"})
+        administered = item.get("administered_by")
+        yield Place(
+            name=item["name"],
+            names=tuple(_strings(path, entry, item.get("names"), allow_empty=False)),
+            claimants=tuple(_code(path, entry, c, "claimants") for c in item.get("claimants") or ()),
+            administered_by=_code(path, entry, administered, "administered_by") if administered else None,
+            wikidata=_wikidata(path, entry, item),
+        )
+
+
+def _load_leaders(path: Path, data: Mapping[str, Any], roles: set[str], codes: set[str]) -> Iterator[Leader]:
+    seen: set[str] = set()
+    for entry, item in _entries(path, data, "leaders"):
+        _known(path, entry, item, {"name", "wikidata", "country", "aliases", "surnames", "offices"})
+        name = item["name"]
+        if name in seen:
+            raise DataFileError(path, entry, "duplicate leader")
+        seen.add(name)
+        country = item.get("country")
+        if country is not None:
+            _code(path, entry, country, "country")
+        offices = item.get("offices")
+        if not isinstance(offices, list) or not offices:
+            raise DataFileError(path, entry, "expected a non-empty list of offices")
+        terms = []
+        for i, office in enumerate(offices):
+            where = f"{entry} offices[{i}]"
+            if not isinstance(office, dict):
+                raise DataFileError(path, where, "expected a mapping")
+            _known(path, where, office, {"role", "title", "start", "end"})
+            role = office.get("role")
+            if role not in roles:
+                raise DataFileError(path, where, f"unknown role {role!r}")
+            title = office.get("title")
+            if not isinstance(title, str) or not title:
+                raise DataFileError(path, where, "missing 'title'")
+            start = _date(path, where, office.get("start"), "start")
+            end = _date(path, where, office["end"], "end") if office.get("end") is not None else None
+            if end is not None and end < start:
+                raise DataFileError(path, where, f"end {end} is before start {start}")
+            terms.append(Term(role=role, title=title, start=start, end=end))
+        surnames = item.get("surnames")
+        if surnames is None:
+            surnames = [name.split()[-1]]
+        yield Leader(
+            name=name,
+            country=country,
+            names=tuple([name, *_strings(path, entry, item.get("aliases"))]),
+            surnames=tuple(_strings(path, entry, surnames)),
+            terms=tuple(terms),
+            wikidata=_wikidata(path, entry, item),
+        )

@@ -89,13 +89,17 @@ def _open(location: str) -> IO[bytes]:
 def _records(stream: IO[bytes], location: str, source: Source, window: Window | None, max_bytes: int) -> Iterator[
     Candidate | StageResult
 ]:
-    from pipeline.fetch.warc import parse_warc_date
+    from pipeline.fetch.warc import parse_warc_date, unread_tail
 
     records = ArchiveIterator(stream)
     while True:
         try:
             record = next(records)
         except StopIteration:
+            tail = unread_tail(records, stream)
+            if tail:
+                yield StageResult(Outcome.BAD_RECORD, reason=f"truncated archive: {tail} bytes after the last record",
+                                  url=location)
             return
         except _READ_ERRORS as exc:
             yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable archive: {type(exc).__name__}: {exc}", url=location)

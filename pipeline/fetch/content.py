@@ -67,6 +67,7 @@ class BodyDecoder:
         self.max_bytes = max_bytes
         self.max_ratio = max_ratio
         self.raw_bytes = 0
+        self.consumed = 0  # compressed bytes actually inflated so far: the ratio's denominator
         self.out: list[bytes] = []
         self.out_bytes = 0
         self._inflater = self._make_inflater()
@@ -97,19 +98,20 @@ class BodyDecoder:
                     piece = self._inflater.decompress(data, 64 * 1024)
                 else:
                     raise
+            self.consumed += len(data) - len(self._inflater.unconsumed_tail)
             self._keep(piece)
             data = self._inflater.unconsumed_tail
 
     def _keep(self, piece: bytes) -> None:
         self.out_bytes += len(piece)
         if self.out_bytes > self.max_bytes:
-            if self._inflater is not None and self.out_bytes > self.max_ratio * max(self.raw_bytes, 1):
+            if self._inflater is not None and self.out_bytes > self.max_ratio * max(self.consumed, 1):
                 raise BodyTooLarge(
-                    f"decompression bomb: {self.raw_bytes} bytes inflate past {self.max_bytes} "
+                    f"decompression bomb: {self.consumed} bytes inflate past {self.max_bytes} "
                     f"(ratio over {self.max_ratio})"
                 )
             raise BodyTooLarge(f"decoded body over {self.max_bytes} bytes")
-        if self._inflater is not None and self.out_bytes > 1024 * 1024 and self.out_bytes > self.max_ratio * self.raw_bytes:
+        if self._inflater is not None and self.out_bytes > 1024 * 1024 and self.out_bytes > self.max_ratio * self.consumed:
             raise BodyTooLarge(f"decompression bomb: inflation ratio over {self.max_ratio}")
         if piece:
             self.out.append(piece)

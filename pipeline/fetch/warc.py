@@ -199,12 +199,34 @@ def _open(path: Path | str) -> IO[bytes]:
 _READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, IndexError)
 
 
+def unread_tail(records: ArchiveIterator, stream: IO[bytes]) -> int:
+    """Bytes after the last complete record: warcio stops silently at a cut-off record, this notices."""
+    if records.member_info:
+        end = records.member_info[0] + records.member_info[1]
+    else:
+        end = records.offset
+    try:
+        size = stream.seek(0, io.SEEK_END)
+    except (OSError, ValueError):  # an unseekable stream: cannot tell, trust warcio
+        return 0
+    tail = max(0, size - end)
+    if 0 < tail <= 64:
+        stream.seek(end)
+        if not stream.read(tail).strip():  # the CRLF CRLF that ends an uncompressed record
+            return 0
+    return tail
+
+
 def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[RawPage | StageResult]:
     records = ArchiveIterator(stream)
     while True:
         try:
             record = next(records)
         except StopIteration:
+            tail = unread_tail(records, stream)
+            if tail:
+                yield StageResult(Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record",
+                                  url=name)
             return
         except _READ_ERRORS as exc:
             yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=name)

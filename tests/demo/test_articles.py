@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
+from pipeline.config import PACKAGE_DIR
 from pipeline.demo.catalog import DemoArticle, DemoDataError, load_article, load_articles
 
 FIRST_DAY, LAST_DAY = date(2015, 9, 20), date(2015, 10, 10)
@@ -53,11 +56,19 @@ def test_bylines_name_people(articles: tuple[DemoArticle, ...]) -> None:
         )
 
 
+def folded(text: str) -> str:
+    """Without accents, hyphens or case: wire copy writes Erdogan and Kim Jong Un for Erdoğan and Kim Jong-un."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.replace("-", " ").lower()
+
+
 def test_expected_persons_are_named_in_the_text(articles: tuple[DemoArticle, ...]) -> None:
+    # `persons` holds the canonical names (the gazetteer's, where it has the person); the text
+    # names each of them at least by surname.
     for article in articles:
-        text = f"{article.title} {article.summary} {article.text}"
+        text = folded(f"{article.title} {article.summary} {article.text}")
         for person in article.persons:
-            surname = person.split()[-1]
+            surname = folded(person).split()[-1]
             assert surname in text, f"{article.slug}: {person}"
 
 
@@ -101,3 +112,10 @@ def test_a_bad_file_is_named_in_the_error(tmp_path: Path) -> None:
     )
     with pytest.raises(DemoDataError, match="bad.yaml: published needs a timezone offset"):
         load_article(bad)
+
+
+def test_expected_topics_are_taxonomy_ids(articles: tuple[DemoArticle, ...]) -> None:
+    taxonomy = yaml.safe_load((PACKAGE_DIR / "data" / "taxonomy.yaml").read_text(encoding="utf-8"))
+    known = {topic["id"] for topic in taxonomy["topics"]}
+    for article in articles:
+        assert set(article.topics) <= known, f"{article.slug}: {set(article.topics) - known}"

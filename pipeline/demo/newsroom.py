@@ -156,18 +156,22 @@ class _Handler(BaseHTTPRequestHandler):
         resource = self.newsroom.site.get(path)
         if resource is None:
             status = HTTPStatus.NOT_FOUND
-            self._send(status, b"Not found\n", TEXT, {}, send_body)
         elif _not_modified(
             resource, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
         ):
             status = HTTPStatus.NOT_MODIFIED
-            self._send(status, b"", None, _validators(resource), send_body=False)
         else:
             status = HTTPStatus.OK
-            self._send(status, resource.body, resource.content_type, _validators(resource), send_body)
+        # Logged before answering: a client that got its response always finds its request in the log.
         self.newsroom.requests.add(
             RequestRecord(self.command, self.path, int(status), dict(self.headers.items()))
         )
+        if resource is None:
+            self._send(status, b"Not found\n", TEXT, {}, send_body)
+        elif status == HTTPStatus.NOT_MODIFIED:
+            self._send(status, b"", None, _validators(resource), send_body=False)
+        else:
+            self._send(status, resource.body, resource.content_type, _validators(resource), send_body)
 
     def _send(
         self,

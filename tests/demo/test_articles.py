@@ -57,7 +57,7 @@ def test_bylines_name_people(articles: tuple[DemoArticle, ...]) -> None:
 
 
 def folded(text: str) -> str:
-    """Without accents, hyphens or case: wire copy writes Erdogan and Kim Jong Un for Erdoğan and Kim Jong-un."""
+    """No accents, hyphens or case: wire copy writes Erdogan and Kim Jong Un, not Erdoğan, Kim Jong-un."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return plain.replace("-", " ").lower()
 

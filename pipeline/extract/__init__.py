@@ -86,7 +86,7 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
         return _reject(Outcome.NOT_ARTICLE, reason, page)
 
     reference = page.fetched_at or datetime.now(timezone.utc)
-    authors, authors_method = extract_authors(meta, tree)
+    authors, authors_method = extract_authors(meta, tree, body.byline)
     modified = modified_date(meta, reference)
     published = published_date(meta, tree, reference)
     language, language_method = choose_language(body.text, meta.html_lang)

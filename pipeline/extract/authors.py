@@ -143,7 +143,8 @@ def _byline_strings(tree: lxml_html.HtmlElement) -> list[str]:
     return []
 
 
-def extract_authors(meta: PageMeta, tree: lxml_html.HtmlElement | None) -> tuple[tuple[str, ...], str]:
+def extract_authors(meta: PageMeta, tree: lxml_html.HtmlElement | None,
+                    body_byline: str = "") -> tuple[tuple[str, ...], str]:
     """The authors and the method that found them ("" when no source names a person)."""
     outlets = outlet_names(meta)
     article = meta.jsonld.article or {}
@@ -160,4 +161,5 @@ def extract_authors(meta: PageMeta, tree: lxml_html.HtmlElement | None) -> tuple
         names = _dedupe(n for raw in _byline_strings(tree) for n in clean_author(raw, outlets))
         if names:
             return names, "byline"
-    return (), ""
+    names = _dedupe(clean_author(body_byline, outlets)) if body_byline else ()
+    return (names, "body_byline") if names else ((), "")

@@ -49,12 +49,28 @@ def _fold(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().casefold()
 
 
+# A byline printed as the first lines of the text ("By Jane Doe", "By Jane Doe and John Roe | Reuters").
+BYLINE = re.compile(r"^(?:by|von|por|par)\s+\S.{0,80}$", re.I)
+BYLINE_MAX_WORDS = 12
+# Only the first few paragraphs can be a byline or a repeated headline.
+HEAD_PARAGRAPHS = 3
+
+
+def leading_byline(text: str) -> str:
+    """The byline line at the top of a body, or ""."""
+    for paragraph in text.split("\n\n")[:HEAD_PARAGRAPHS]:
+        if len(paragraph.split()) <= BYLINE_MAX_WORDS and BYLINE.match(paragraph):
+            return paragraph
+    return ""
+
+
 def clean_paragraphs(text: str, headlines: tuple[str, ...]) -> str:
-    """Drop a repeated headline at the top, furniture lines and credited captions."""
+    """Drop a repeated headline and byline at the top, furniture lines and credited captions."""
     paragraphs = text.split("\n\n")
     folded_heads = {_fold(h) for h in headlines if h}
-    while paragraphs and _fold(paragraphs[0]) in folded_heads:
-        paragraphs.pop(0)
+    head = paragraphs[:HEAD_PARAGRAPHS]
+    paragraphs = [p for p in head if not (_fold(p) in folded_heads or (
+        len(p.split()) <= BYLINE_MAX_WORDS and BYLINE.match(p)))] + paragraphs[HEAD_PARAGRAPHS:]
     kept = []
     for paragraph in paragraphs:
         short = len(paragraph.split()) <= JUNK_MAX_WORDS
@@ -68,6 +84,7 @@ def clean_paragraphs(text: str, headlines: tuple[str, ...]) -> str:
 class Body:
     text: str
     method: str  # jsonld | trafilatura | baseline | ""
+    byline: str = ""  # a "By ..." line removed from the top of the text
 
 
 def normalise(text: str) -> str:
@@ -108,11 +125,13 @@ def baseline(tree: lxml_html.HtmlElement) -> str:
 def extract_body(tree: lxml_html.HtmlElement, meta: PageMeta, url: str, min_words: int,
                  headlines: tuple[str, ...] = ()) -> Body:
     heads = headlines + meta.h1
-    extracted = clean_paragraphs(run_trafilatura(tree, url), heads)
+    raw = run_trafilatura(tree, url)
+    byline = leading_byline(raw)
+    extracted = clean_paragraphs(raw, heads)
     structured = clean_paragraphs(structured_body(meta), heads)
     if structured and count_words(structured) >= max(min_words, MIN_STRUCTURED_SHARE * count_words(extracted)):
-        return Body(structured, "jsonld")
+        return Body(structured, "jsonld", byline)
     if extracted:
-        return Body(extracted, "trafilatura")
+        return Body(extracted, "trafilatura", byline)
     fallback = clean_paragraphs(baseline(tree), heads)
-    return Body(fallback, "baseline" if fallback else "")
+    return Body(fallback, "baseline" if fallback else "", byline)

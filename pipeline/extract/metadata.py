@@ -182,8 +182,21 @@ ITEMPROPS = frozenset({"author", "creator", "datePublished", "dateModified", "da
                        "articleSection"})
 
 
+# Properties that belong to one item: only the first item's values count (later ones are teasers).
+SCOPED_ITEMPROPS = frozenset({"author", "creator"})
+
+
+def _scope(el: lxml_html.HtmlElement) -> lxml_html.HtmlElement | None:
+    """The nearest enclosing element with an item scope (the item a microdata property belongs to)."""
+    parent = el.getparent()
+    while parent is not None and parent.get("itemscope") is None:
+        parent = parent.getparent()
+    return parent
+
+
 def _itemprops(tree: lxml_html.HtmlElement) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
+    first_scope: dict[str, lxml_html.HtmlElement | None] = {}
     for el in tree.xpath("//*[@itemprop][not(self::meta)][not(self::link)]"):
         keys = [k for k in (el.get("itemprop") or "").split() if k in ITEMPROPS]
         if not keys:
@@ -194,6 +207,10 @@ def _itemprops(tree: lxml_html.HtmlElement) -> dict[str, tuple[str, ...]]:
             target = names[0] if names else el
             value = target.get("content") or clean_text(target.text_content())
         for key in keys:
+            if key in SCOPED_ITEMPROPS:
+                scope = _scope(el)
+                if first_scope.setdefault(key, scope) is not scope:
+                    continue
             found.setdefault(key, []).append(value)
     return {k: tuple(v) for k, v in found.items()}
 

@@ -196,7 +196,8 @@ def _open(path: Path | str) -> IO[bytes]:
 
 
 # What a damaged archive raises from deep inside warcio / gzip / zlib.
-_READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, IndexError)
+# AttributeError/TypeError: warcio trips on a response record with no WARC-Target-URI.
+_READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, IndexError, AttributeError, TypeError)
 
 
 def unread_tail(records: ArchiveIterator, stream: IO[bytes]) -> int:

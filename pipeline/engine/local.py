@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -251,6 +252,15 @@ def start(settings: Settings, progress: Progress | None = None) -> EngineStatus:
         current = _probe(layout, settings)
         if current.running:
             log_event(log, "already_running", pid=current.pid, url=current.url)
+            if current.version and current.version != settings.engine.version:
+                log_event(
+                    log,
+                    "version_mismatch",
+                    logging.WARNING,
+                    running=current.version,
+                    configured=settings.engine.version,
+                    fix="`chancery engine stop`, then start again",
+                )
             return current
         if current.pid is not None:  # alive but not answering: a hung node from before
             _terminate(current.pid, report)

@@ -49,7 +49,7 @@ class EngineSettings:
     artifact: str = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
     port: int = 0  # 0: first free port from 9200
     heap: str = "1g"
-    startup_timeout: float = 120.0
+    startup_timeout: float = 300.0  # a failing node exits sooner; this only bounds a hung one on busy cores
     java_home: str | None = None  # ES_JAVA_HOME; tried first, skipped with a warning when older than 21
     system_java_home: str | None = None  # JAVA_HOME; tried second (often the system's older default)
     java_search_dirs: tuple[str, ...] = ("/usr/lib/jvm",)  # then every JDK found under these

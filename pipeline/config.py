@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SOURCES = PACKAGE_DIR / "data" / "sources.yaml"

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Settings
 from pipeline.logs import get_logger, log_event
@@ -111,7 +112,6 @@ def _safe_extract(
 
 def process(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterator[Article]:
     """Extract, group near-duplicates into stories, enrich. Yields finished Articles."""
-    from pipeline.enrich import Enricher
     from pipeline.extract.dedup import assign_story_ids
 
     # Story grouping needs the whole batch: a rewrite may come before or after its original.
@@ -121,12 +121,25 @@ def process(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterat
             extracted.append(article)
             advance()
     grouped = assign_story_ids(extracted, settings.extract.near_duplicate_threshold)
-    enricher = Enricher(settings)
+    enricher = enricher_for(settings)
     with _progress(len(grouped), "enrich") as advance:
         for article in enricher.enrich_many(grouped):
             tally.add(Outcome.PROCESSED)
             advance()
             yield article
+
+
+_ENRICHERS: dict[object, Any] = {}
+
+
+def enricher_for(settings: Settings) -> Any:
+    """One Enricher per enrichment configuration and process: loading spaCy and the gazetteers takes seconds."""
+    from pipeline.enrich import Enricher
+
+    key = settings.enrich
+    if key not in _ENRICHERS:
+        _ENRICHERS[key] = Enricher(settings)
+    return _ENRICHERS[key]
 
 
 def process_warcs(paths: Sequence[Path], settings: Settings, tally: Tally) -> Iterator[Article]:

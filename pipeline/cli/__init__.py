@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipeline import __version__
 from pipeline.config import SettingsError, load_settings

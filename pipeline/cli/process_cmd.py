@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
 
 def _date(text: str) -> datetime:
     try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from exc
 
@@ -56,7 +56,7 @@ def run_process(args: argparse.Namespace, settings: Settings) -> int:
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.index.client import EngineUnavailable
 
-    run_id = f"ingest-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     try:
         report = _ingest(args, settings, run_id)
     except EngineUnavailable as exc:
@@ -84,7 +84,7 @@ def _ingest(args: argparse.Namespace, settings: Settings, run_id: str) -> Any:
             sources = [s for s in sources if s.id in set(args.source)]
         window = None
         if args.since or args.until:
-            window = (args.since or datetime(1970, 1, 1, tzinfo=timezone.utc), args.until or datetime.now(timezone.utc))
+            window = (args.since or datetime(1970, 1, 1, tzinfo=UTC), args.until or datetime.now(UTC))
         return ingest.ingest_sources(settings, sources, window, run_id, refetch=args.refetch)
     return None
 

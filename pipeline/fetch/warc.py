@@ -202,12 +202,9 @@ _READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, In
 
 def unread_tail(records: ArchiveIterator, stream: IO[bytes]) -> int:
     """Bytes after the last complete record: warcio stops silently at a cut-off record, this notices."""
-    if records.member_info:
-        end = records.member_info[0] + records.member_info[1]
-    else:
-        end = records.offset
+    end = int(sum(records.member_info)) if records.member_info else int(records.offset)
     try:
-        size = stream.seek(0, io.SEEK_END)
+        size = int(stream.seek(0, io.SEEK_END))
     except (OSError, ValueError):  # an unseekable stream: cannot tell, trust warcio
         return 0
     tail = max(0, size - end)

@@ -47,9 +47,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_start(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     if settings.elasticsearch.url:
-        console.print(
-            f"ELASTICSEARCH_URL is set: the configured cluster {settings.elasticsearch.url} is used."
-        )
+        console.print(f"ELASTICSEARCH_URL is set: the configured cluster {settings.elasticsearch.url} is used.")
         return run_status(argparse.Namespace(json=False), settings)
     try:
         with _spinner(console, "starting Elasticsearch") as progress:
@@ -94,10 +92,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Maven at {found.maven}")
     cached = distribution.cached_zip(settings.engine)
     wanted = distribution.artifact(settings.engine).coordinate
-    print(
-        f"distribution {wanted}: "
-        + (f"cached at {cached}" if cached else "not cached yet (start downloads it)")
-    )
+    print(f"distribution {wanted}: " + (f"cached at {cached}" if cached else "not cached yet (start downloads it)"))
     return 0
 
 
@@ -122,9 +117,7 @@ def _print_status(state: EngineStatus) -> None:
 
 
 def _as_dict(state: EngineStatus) -> dict[str, Any]:
-    return {
-        k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(state).items()
-    }
+    return {k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(state).items()}
 
 
 @contextmanager

@@ -38,9 +38,7 @@ class NodeUser:
         runuser = shutil.which("runuser")
         if runuser:
             return [runuser, "-u", self.name, "--"]
-        raise PrerequisiteMissing(
-            "neither setpriv nor runuser found: install util-linux to run the node as root"
-        )
+        raise PrerequisiteMissing("neither setpriv nor runuser found: install util-linux to run the node as root")
 
 
 def running_as_root() -> bool:

@@ -108,9 +108,7 @@ def ensure_downloaded(engine: EngineSettings, progress: Progress) -> Path:
 
 def _first_error(output: str) -> str:
     plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
-    errors = [
-        line.removeprefix("[ERROR]").strip() for line in plain.splitlines() if line.startswith("[ERROR]")
-    ]
+    errors = [line.removeprefix("[ERROR]").strip() for line in plain.splitlines() if line.startswith("[ERROR]")]
     meaningful = [line for line in errors if line]
     return meaningful[0] if meaningful else plain.strip()[-500:]
 

@@ -214,9 +214,7 @@ def describe(settings: Settings) -> EngineStatus:
             timeout=es.request_timeout,
         )
         health = str(answer.json().get("status")) if answer.ok else None
-        detail = (
-            "configured cluster" if answer.ok else f"configured cluster answered HTTP {answer.status_code}"
-        )
+        detail = "configured cluster" if answer.ok else f"configured cluster answered HTTP {answer.status_code}"
     except (requests.RequestException, ValueError) as exc:
         health, detail = None, f"configured cluster not reachable: {type(exc).__name__}"
     return EngineStatus(running=health is not None, url=es.url, health=health, external=True, detail=detail)
@@ -297,9 +295,7 @@ def _prepare_node_dir(layout: NodeLayout, settings: Settings, user: NodeUser) ->
         (layout.node_dir / "home.txt").write_text(f"{settings.home}\n")
 
 
-def _install(
-    layout: NodeLayout, settings: Settings, user: NodeUser, java: JavaHome, report: Progress
-) -> None:
+def _install(layout: NodeLayout, settings: Settings, user: NodeUser, java: JavaHome, report: Progress) -> None:
     fresh = not (layout.dist / "bin" / "elasticsearch").is_file()
     if fresh:
         zip_path = distribution.ensure_downloaded(settings.engine, report)
@@ -396,9 +392,7 @@ def _launch(
     report(f"starting Elasticsearch {engine.version} on {state.url} as {user.name}")
     started = time.monotonic()
     deadline = started + engine.startup_timeout
-    log_event(
-        log, "launch", url=state.url, node_dir=str(layout.node_dir), java=str(java.path), user=user.name
-    )
+    log_event(log, "launch", url=state.url, node_dir=str(layout.node_dir), java=str(java.path), user=user.name)
     try:
         with open(layout.launcher_log, "ab") as launcher_out:
             try:
@@ -452,9 +446,7 @@ def _node_settings(layout: NodeLayout, state: NodeState) -> list[str]:
     return [arg for key, value in values.items() for arg in ("-E", f"{key}={value}")]
 
 
-def _wait_for_health(
-    layout: NodeLayout, state: NodeState, deadline: float, started: float, report: Progress
-) -> str:
+def _wait_for_health(layout: NodeLayout, state: NodeState, deadline: float, started: float, report: Progress) -> str:
     password = layout.password_file.read_text().strip()
     last_report = 0.0
     while True:

@@ -25,9 +25,7 @@ JDK_INSTALL_HINT = (
     f"install a JDK {MIN_JAVA_MAJOR} or newer (e.g. `apt-get install openjdk-21-jdk-headless`, "
     "or Temurin 21/25 from adoptium.net) and point ES_JAVA_HOME at it"
 )
-MAVEN_INSTALL_HINT = (
-    "install Apache Maven (e.g. `apt-get install maven`) so the distribution can be downloaded"
-)
+MAVEN_INSTALL_HINT = "install Apache Maven (e.g. `apt-get install maven`) so the distribution can be downloaded"
 
 
 class PrerequisiteMissing(Exception):
@@ -81,9 +79,7 @@ def find_java(engine: EngineSettings) -> JavaHome:
         rejected.append(reason)
         # Only an explicit ES_JAVA_HOME that is too old deserves a warning; JAVA_HOME on 17 is common.
         level = logging.WARNING if engine.java_home and path == Path(engine.java_home) else logging.DEBUG
-        log_event(
-            log, "java_rejected", level, path=str(path), version=version or "none", needs=MIN_JAVA_MAJOR
-        )
+        log_event(log, "java_rejected", level, path=str(path), version=version or "none", needs=MIN_JAVA_MAJOR)
     tried = "; tried " + ", ".join(rejected) if rejected else "; none found"
     raise PrerequisiteMissing(f"no JDK {MIN_JAVA_MAJOR}+ found{tried}. To fix: {JDK_INSTALL_HINT}")
 

@@ -118,9 +118,7 @@ def test_concurrent_starts_after_a_stop_give_one_node_with_the_same_password(
     assert requests.get(f"{url}/_cluster/health", auth=(username, password), timeout=10).status_code == 200
 
 
-def test_a_missed_deadline_shows_the_log_tail_and_leaves_no_process(
-    base_settings: Settings, tmp_path: Path
-) -> None:
+def test_a_missed_deadline_shows_the_log_tail_and_leaves_no_process(base_settings: Settings, tmp_path: Path) -> None:
     engine = dataclasses.replace(base_settings.engine, startup_timeout=3.0)
     hurried = dataclasses.replace(base_settings, home=tmp_path / "home", engine=engine)
     try:

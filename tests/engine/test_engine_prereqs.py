@@ -22,9 +22,7 @@ def _jdks_at_least(major: int) -> list[Path]:
 
 
 def _only_jdk17(settings: Settings) -> Settings:
-    engine = dataclasses.replace(
-        settings.engine, java_home=str(JDK17), system_java_home=None, java_search_dirs=()
-    )
+    engine = dataclasses.replace(settings.engine, java_home=str(JDK17), system_java_home=None, java_search_dirs=())
     return dataclasses.replace(settings, engine=engine)
 
 
@@ -88,3 +86,14 @@ def test_the_artifact_coordinate_maps_to_its_place_in_mavens_repository(settings
     )
     maven_says = "\x1b[0m[ERROR] Failed to execute goal: Could not find artifact x\n[ERROR] \n[ERROR] To see"
     assert _first_error(maven_says) == "Failed to execute goal: Could not find artifact x"
+
+
+def test_without_maven_an_uncached_distribution_names_maven(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.engine.distribution import ensure_downloaded
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no mvn on it
+    empty_cache = dataclasses.replace(settings.engine, maven_repo=str(tmp_path / "m2"))
+    with pytest.raises(PrerequisiteMissing, match="Maven"):
+        ensure_downloaded(empty_cache, lambda message: None)

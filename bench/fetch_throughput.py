@@ -84,12 +84,17 @@ def measure(base: str, pages: int, workers: int, polite: bool) -> tuple[float, f
     with tempfile.TemporaryDirectory() as home:
         settings = load_settings(environ={}, overrides={"home": home})
         fetch = dataclasses.replace(
-            settings.fetch, allow_networks=("127.0.0.0/8",), polite=polite, per_host_delay=0.0,
-            per_host_concurrency=workers, global_concurrency=workers,
+            settings.fetch,
+            allow_networks=("127.0.0.0/8",),
+            polite=polite,
+            per_host_delay=0.0,
+            per_host_concurrency=workers,
+            global_concurrency=workers,
         )
         settings = dataclasses.replace(settings, fetch=fetch)
-        source = Source(id="bench", name="Bench", kind=SourceKind.URLS,
-                        urls=tuple(f"{base}/news/{i}" for i in range(pages)))
+        source = Source(
+            id="bench", name="Bench", kind=SourceKind.URLS, urls=tuple(f"{base}/news/{i}" for i in range(pages))
+        )
         process = psutil.Process()
         cpu_before = sum(process.cpu_times()[:2])
         started = time.perf_counter()
@@ -98,6 +103,21 @@ def measure(base: str, pages: int, workers: int, polite: bool) -> tuple[float, f
         cpu = sum(process.cpu_times()[:2]) - cpu_before
         ok = run.report.counts_by_outcome().get("ok", 0)
     return wall, cpu, ok
+
+
+def bare_gets(base: str, pages: int, workers: int) -> tuple[float, float]:
+    """Baseline: the same GETs with a bare urllib3 pool and no pipeline at all (the floor)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import urllib3
+
+    pool = urllib3.PoolManager(maxsize=workers)
+    process = psutil.Process()
+    cpu_before = sum(process.cpu_times()[:2])
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as executor:
+        list(executor.map(lambda i: pool.request("GET", f"{base}/news/{i}").data, range(pages)))
+    return time.perf_counter() - started, sum(process.cpu_times()[:2]) - cpu_before
 
 
 def main() -> int:
@@ -113,12 +133,16 @@ def main() -> int:
         measure(base, 50, args.workers, polite=False)  # warm-up: imports, connection pool
         print(f"{args.pages} pages of {len(page(0)):,} bytes, {args.workers} workers, {psutil.cpu_count()} CPUs")
         print(f"{'mode':<34}{'pages/s':>10}{'CPU-s/page':>14}{'ok':>8}")
+        wall, cpu = bare_gets(base, args.pages, args.workers)
+        bare = args.pages / wall
+        print(f"{'baseline: bare urllib3 GETs':<34}{bare:>10.0f}{cpu / args.pages * 1000:>11.2f} ms{'-':>8}")
         results = {}
         for label, polite in (("politeness off", False), ("politeness on, zero delay", True)):
             wall, cpu, ok = measure(base, args.pages, args.workers, polite)
             results[label] = args.pages / wall
             print(f"{label:<34}{args.pages / wall:>10.0f}{cpu / args.pages * 1000:>11.2f} ms{ok:>8}")
         off, on = results["politeness off"], results["politeness on, zero delay"]
+        print(f"full pipeline vs bare GETs: ratio {off / bare:.2f} (politeness off)")
         print(f"politeness bookkeeping costs {100 * (off - on) / off:.0f}% of throughput (ratio on/off {on / off:.2f})")
         print(f"goal 300 pages/s with politeness off: {'met' if off >= 300 else 'NOT met'} ({off / 300:.2f}x)")
     finally:

@@ -40,8 +40,20 @@ class SourceKind(str, Enum):
 _KIND_ALIASES = {"atom": "rss", "rdf": "rss", "feed": "rss", "news-sitemap": "sitemap", "sitemap-index": "sitemap"}
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_KNOWN_KEYS = {"id", "name", "kind", "url", "urls", "path", "hosts", "language", "country", "tags", "politeness",
-               "enabled"}
+_KNOWN_KEYS = {
+    "id",
+    "name",
+    "kind",
+    "url",
+    "urls",
+    "path",
+    "hosts",
+    "language",
+    "country",
+    "tags",
+    "politeness",
+    "enabled",
+}
 
 
 @dataclass(frozen=True)
@@ -221,5 +233,7 @@ def _check_unique(sources: Sequence[Source]) -> None:
     seen: dict[str, Source] = {}
     for source in sources:
         if source.id in seen:
-            raise SourcesError(f"{source.origin}: source {source.id!r}: duplicate id (first at {seen[source.id].origin})")
+            raise SourcesError(
+                f"{source.origin}: source {source.id!r}: duplicate id (first at {seen[source.id].origin})"
+            )
         seen[source.id] = source

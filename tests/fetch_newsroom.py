@@ -105,8 +105,7 @@ class Newsroom:
         self.routes[path] = reply
         return self.url(path)
 
-    def page(self, path: str, html: str | bytes, content_type: str = "text/html; charset=utf-8",
-             **headers: str) -> str:
+    def page(self, path: str, html: str | bytes, content_type: str = "text/html; charset=utf-8", **headers: str) -> str:
         body = html.encode("utf-8") if isinstance(html, str) else html
         return self.route(path, Reply(body=body, content_type=content_type, headers=dict(headers)))
 

@@ -61,8 +61,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     run_id = args.run_id or f"fetch-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out_dir = args.out or settings.captures_dir
-    fetched = run_fetch(settings, sources, window, run_id, out_dir, refetch=args.refetch,
-                        show_progress=False if args.no_progress else None)
+    fetched = run_fetch(
+        settings,
+        sources,
+        window,
+        run_id,
+        out_dir,
+        refetch=args.refetch,
+        show_progress=False if args.no_progress else None,
+    )
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(fetched.to_json(), encoding="utf-8")

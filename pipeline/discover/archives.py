@@ -63,9 +63,9 @@ def host_matches(url: str, hosts: Sequence[str]) -> bool:
     return any(host == h or host.endswith("." + h) for h in (x.lower().lstrip(".") for x in hosts))
 
 
-def iter_archive(source: Source, window: Window | None, max_bytes: int = 10 * 1024 * 1024) -> Iterator[
-    Candidate | StageResult
-]:
+def iter_archive(
+    source: Source, window: Window | None, max_bytes: int = 10 * 1024 * 1024
+) -> Iterator[Candidate | StageResult]:
     """Candidates carrying their archived response; a damaged file yields one BAD_RECORD and the next file goes on."""
     for location in archive_locations(source.path or ""):
         try:
@@ -86,9 +86,9 @@ def _open(location: str) -> IO[bytes]:
     return open(location.removeprefix("file://"), "rb")  # noqa: SIM115 - closed by the caller's with
 
 
-def _records(stream: IO[bytes], location: str, source: Source, window: Window | None, max_bytes: int) -> Iterator[
-    Candidate | StageResult
-]:
+def _records(
+    stream: IO[bytes], location: str, source: Source, window: Window | None, max_bytes: int
+) -> Iterator[Candidate | StageResult]:
     from pipeline.fetch.warc import parse_warc_date, unread_tail
 
     records = ArchiveIterator(stream)
@@ -98,11 +98,14 @@ def _records(stream: IO[bytes], location: str, source: Source, window: Window | 
         except StopIteration:
             tail = unread_tail(records, stream)
             if tail:
-                yield StageResult(Outcome.BAD_RECORD, reason=f"truncated archive: {tail} bytes after the last record",
-                                  url=location)
+                yield StageResult(
+                    Outcome.BAD_RECORD, reason=f"truncated archive: {tail} bytes after the last record", url=location
+                )
             return
         except _READ_ERRORS as exc:
-            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable archive: {type(exc).__name__}: {exc}", url=location)
+            yield StageResult(
+                Outcome.BAD_RECORD, reason=f"unreadable archive: {type(exc).__name__}: {exc}", url=location
+            )
             return
         if record.rec_type != "response" or record.http_headers is None:
             continue
@@ -121,9 +124,9 @@ def _records(stream: IO[bytes], location: str, source: Source, window: Window | 
             yield Candidate(url=url, source_id=source.id, language=source.language, via=location, archived=response)
 
 
-def _response(record: Any, url: str, captured_at: datetime | None, location: str, offset: int, max_bytes: int) -> (
-    ArchivedResponse | StageResult
-):
+def _response(
+    record: Any, url: str, captured_at: datetime | None, location: str, offset: int, max_bytes: int
+) -> ArchivedResponse | StageResult:
     body = record.content_stream().read(max_bytes + 1)
     if len(body) > max_bytes:
         return StageResult(Outcome.TOO_LARGE, reason=f"archived body over {max_bytes} bytes", url=url)

@@ -16,18 +16,16 @@ from pipeline.discover.xmlsafe import XmlRejected, check_safe
 from pipeline.outcomes import Outcome, StageResult
 
 
-def discover_feed(url: str, source_id: str, window: Window | None, fetch_xml: FetchXml) -> Iterator[
-    Candidate | StageResult
-]:
+def discover_feed(
+    url: str, source_id: str, window: Window | None, fetch_xml: FetchXml
+) -> Iterator[Candidate | StageResult]:
     body = fetch_xml(url)
     if body is None:  # failed or not modified: the fetcher recorded the outcome
         return
     yield from parse_feed(body, url, source_id, window)
 
 
-def parse_feed(body: bytes, feed_url: str, source_id: str, window: Window | None) -> Iterator[
-    Candidate | StageResult
-]:
+def parse_feed(body: bytes, feed_url: str, source_id: str, window: Window | None) -> Iterator[Candidate | StageResult]:
     try:
         check_safe(body)  # feedparser's own parser is not hardened against entity tricks
     except XmlRejected as exc:
@@ -43,7 +41,7 @@ def parse_feed(body: bytes, feed_url: str, source_id: str, window: Window | None
         link = _link(entry, feed_url)
         if not link:
             continue
-        updated = _when(entry["updated_parsed"]) if "updated_parsed" in entry.keys() else None
+        updated = _when(entry["updated_parsed"]) if "updated_parsed" in entry.keys() else None  # noqa: SIM118
         published = _when(entry.get("published_parsed")) or updated
         if not in_window(published, window):
             continue

@@ -102,8 +102,9 @@ def _retryable(result: FetchResult) -> bool:
 class Fetcher:
     """Shared by the worker pool: one thread-safe urllib3 connection pool per host, keep-alive."""
 
-    def __init__(self, settings: FetchSettings, guard: SsrfGuard | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, settings: FetchSettings, guard: SsrfGuard | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.settings = settings
         self.guard = guard or SsrfGuard(settings.allow_networks)
         self._sleep = sleep
@@ -141,7 +142,9 @@ class Fetcher:
                 break
             wait = self.backoff(attempt, result.retry_after)
             if wait is None:
-                result = _replace(result, reason=f"{result.reason}; Retry-After {result.retry_after:.0f}s exceeds backoff_max")
+                result = _replace(
+                    result, reason=f"{result.reason}; Retry-After {result.retry_after:.0f}s exceeds backoff_max"
+                )
                 break
             if result.retry_after is not None and on_retry_after is not None:
                 on_retry_after(wait)  # the politeness gate holds other requests to this host back too
@@ -172,12 +175,25 @@ class Fetcher:
         while True:
             refusal = self.guard.check(current) or (hop_check(current) if hop_check else None)
             if refusal:
-                return FetchResult(url, current, refusal.outcome, reason=refusal.reason, redirects=tuple(redirects),
-                                   request_headers=headers, seconds=time.monotonic() - started)
+                return FetchResult(
+                    url,
+                    current,
+                    refusal.outcome,
+                    reason=refusal.reason,
+                    redirects=tuple(redirects),
+                    request_headers=headers,
+                    seconds=time.monotonic() - started,
+                )
             try:
                 response = self.pool.request(
-                    "GET", current, headers=headers, preload_content=False, decode_content=False,
-                    redirect=False, retries=False, timeout=self._timeout,
+                    "GET",
+                    current,
+                    headers=headers,
+                    preload_content=False,
+                    decode_content=False,
+                    redirect=False,
+                    retries=False,
+                    timeout=self._timeout,
                 )
             except urllib3.exceptions.NewConnectionError as exc:  # refused, unreachable, DNS: before timeouts,
                 return self._failed(url, current, Outcome.CONNECTION_ERROR, _short(exc), redirects, headers, started)
@@ -192,12 +208,27 @@ class Fetcher:
                 redirects.append(target)
                 key = canonicalize(target)
                 if key in visited:
-                    return self._failed(url, target, Outcome.REDIRECT_LOOP, f"redirect back to {target}",
-                                        redirects, headers, started, response.status)
+                    return self._failed(
+                        url,
+                        target,
+                        Outcome.REDIRECT_LOOP,
+                        f"redirect back to {target}",
+                        redirects,
+                        headers,
+                        started,
+                        response.status,
+                    )
                 if len(redirects) > self.settings.max_redirects:
-                    return self._failed(url, target, Outcome.TOO_MANY_REDIRECTS,
-                                        f"more than {self.settings.max_redirects} redirects", redirects, headers,
-                                        started, response.status)
+                    return self._failed(
+                        url,
+                        target,
+                        Outcome.TOO_MANY_REDIRECTS,
+                        f"more than {self.settings.max_redirects} redirects",
+                        redirects,
+                        headers,
+                        started,
+                        response.status,
+                    )
                 visited.add(key)
                 current = target
                 continue
@@ -218,27 +249,67 @@ class Fetcher:
             headers["If-Modified-Since"] = validators.last_modified
         return headers
 
-    def _failed(self, url: str, final: str, outcome: Outcome, reason: str, redirects: list[str],
-                headers: Mapping[str, str], started: float, status: int | None = None,
-                retry_after: float | None = None) -> FetchResult:
-        return FetchResult(url, final, outcome, status=status, reason=reason, redirects=tuple(redirects),
-                           request_headers=headers, seconds=time.monotonic() - started, retry_after=retry_after)
+    def _failed(
+        self,
+        url: str,
+        final: str,
+        outcome: Outcome,
+        reason: str,
+        redirects: list[str],
+        headers: Mapping[str, str],
+        started: float,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> FetchResult:
+        return FetchResult(
+            url,
+            final,
+            outcome,
+            status=status,
+            reason=reason,
+            redirects=tuple(redirects),
+            request_headers=headers,
+            seconds=time.monotonic() - started,
+            retry_after=retry_after,
+        )
 
-    def _finish(self, url: str, final: str, response: urllib3.BaseHTTPResponse, kind: ContentKind, redirects: list[str],
-                headers: Mapping[str, str], started: float, deadline: float) -> FetchResult:
+    def _finish(
+        self,
+        url: str,
+        final: str,
+        response: urllib3.BaseHTTPResponse,
+        kind: ContentKind,
+        redirects: list[str],
+        headers: Mapping[str, str],
+        started: float,
+        deadline: float,
+    ) -> FetchResult:
         status = response.status
 
         def result(outcome: Outcome, reason: str = "", **extra: Any) -> FetchResult:
-            return FetchResult(url, final, outcome, status=status, reason=reason, http_reason=response.reason or "",
-                               headers=tuple(response.headers.items()), redirects=tuple(redirects),
-                               request_headers=headers, seconds=time.monotonic() - started, **extra)
+            return FetchResult(
+                url,
+                final,
+                outcome,
+                status=status,
+                reason=reason,
+                http_reason=response.reason or "",
+                headers=tuple(response.headers.items()),
+                redirects=tuple(redirects),
+                request_headers=headers,
+                seconds=time.monotonic() - started,
+                **extra,
+            )
 
         if status == 304:
             return result(Outcome.NOT_MODIFIED, "304 Not Modified")
         if not 200 <= status < 300:
             outcome = Outcome.HTTP_5XX if status >= 500 else Outcome.HTTP_4XX
-            return result(outcome, f"HTTP {status} {response.reason or ''}".strip(),
-                          retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            return result(
+                outcome,
+                f"HTTP {status} {response.reason or ''}".strip(),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         content_type = response.headers.get("Content-Type")
         if content_type and not acceptable_type(kind, content_type, b"\x1f\x8b" if "gzip" in content_type else b""):
             return result(Outcome.BAD_CONTENT_TYPE, f"Content-Type {content_type} for {kind.value}")
@@ -246,8 +317,9 @@ class Fetcher:
         if declared.isdigit() and int(declared) > self.settings.max_bytes:
             return result(Outcome.TOO_LARGE, f"Content-Length {declared} over {self.settings.max_bytes}")
         try:
-            decoder = BodyDecoder(response.headers.get("Content-Encoding"), self.settings.max_bytes,
-                                  self.settings.max_decompression_ratio)
+            decoder = BodyDecoder(
+                response.headers.get("Content-Encoding"), self.settings.max_bytes, self.settings.max_decompression_ratio
+            )
         except ValueError as exc:
             return result(Outcome.BAD_CONTENT_TYPE, str(exc))
         raw_parts: list[bytes] = []

@@ -50,9 +50,10 @@ def _sniff(kind: ContentKind, first_bytes: bytes) -> bool:
     head = first_bytes[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if kind is ContentKind.ARTICLE:
         return head.startswith((b"<!doctype html", b"<html"))
-    return head.startswith((b"<?xml", b"<rss", b"<feed", b"<urlset", b"<sitemapindex", b"<rdf:rdf")) or head[
-        :2
-    ] == b"\x1f\x8b"
+    return (
+        head.startswith((b"<?xml", b"<rss", b"<feed", b"<urlset", b"<sitemapindex", b"<rdf:rdf"))
+        or head[:2] == b"\x1f\x8b"
+    )
 
 
 class BodyTooLarge(Exception):
@@ -111,7 +112,11 @@ class BodyDecoder:
                     f"(ratio over {self.max_ratio})"
                 )
             raise BodyTooLarge(f"decoded body over {self.max_bytes} bytes")
-        if self._inflater is not None and self.out_bytes > 1024 * 1024 and self.out_bytes > self.max_ratio * self.consumed:
+        if (
+            self._inflater is not None
+            and self.out_bytes > 1024 * 1024
+            and self.out_bytes > self.max_ratio * self.consumed
+        ):
             raise BodyTooLarge(f"decompression bomb: inflation ratio over {self.max_ratio}")
         if piece:
             self.out.append(piece)

@@ -26,8 +26,14 @@ class _HostState:
 
 
 class HostGate:
-    def __init__(self, delay: float, concurrency: int, enabled: bool = True,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        delay: float,
+        concurrency: int,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.default_delay = delay
         self.default_concurrency = max(1, concurrency)
         self.enabled = enabled

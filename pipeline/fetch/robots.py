@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
 from pipeline.fetch.client import FetchResult
-from pipeline.fetch.content import decode_page, DecodeFailed
+from pipeline.fetch.content import DecodeFailed, decode_page
 from pipeline.fetch.ssrf import Refusal
 from pipeline.outcomes import Outcome
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pipeline.config import Settings
 from pipeline.discover import Candidate, Skipped, Window, discover
-from pipeline.fetch.client import FetchResult, Fetcher
+from pipeline.fetch.client import Fetcher, FetchResult
 from pipeline.fetch.content import ContentKind, DecodeFailed, acceptable_type, decode_page
 from pipeline.fetch.politeness import HostGate
 from pipeline.fetch.report import FetchReport, UrlRecord
@@ -87,9 +87,11 @@ def run_fetch(
     out_dir = Path(out_dir)
     warc_path = out_dir / f"{run_id}.warc.gz"
     report = FetchReport(run_id=run_id, window=window, warc_files=[str(warc_path)])
-    with _Crawler(settings, run_id, report, refetch) as crawler, WarcSink(warc_path) as sink, _progress(
-        show_progress
-    ) as progress:
+    with (
+        _Crawler(settings, run_id, report, refetch) as crawler,
+        WarcSink(warc_path) as sink,
+        _progress(show_progress) as progress,
+    ):
         crawler.run(sources, window, sink, progress)
     report.finish()
     log_event(log, "fetch run done", run_id=run_id, warc=str(warc_path), **report.counts_by_outcome())
@@ -192,9 +194,18 @@ class _Crawler:
         def fetch_xml(url: str) -> bytes | None:
             validators = None if self.refetch else self.seen.validators(url)
             result = self._polite_fetch(url, ContentKind.XML, validators)
-            self._record(url, source.id, result.outcome, kind=source.kind.value, status=result.status,
-                         size=len(result.raw_body), redirects=list(result.redirects), seconds=result.seconds,
-                         reason=result.reason, attempts=result.attempts)
+            self._record(
+                url,
+                source.id,
+                result.outcome,
+                kind=source.kind.value,
+                status=result.status,
+                size=len(result.raw_body),
+                redirects=list(result.redirects),
+                seconds=result.seconds,
+                reason=result.reason,
+                attempts=result.attempts,
+            )
             if not result.ok:
                 return None
             self.seen.save_validators(url, result.validators)
@@ -223,8 +234,14 @@ class _Crawler:
         if not self.refetch:
             seen = self.seen.lookup(key)
             if seen is not None and self.run_id not in (seen.first_run_id, seen.last_run_id):
-                self._record(candidate.url, candidate.source_id, Outcome.UNCHANGED, reason="in the seen-store",
-                             canonical_url=seen.canonical_url, change=Change.UNCHANGED.value)
+                self._record(
+                    candidate.url,
+                    candidate.source_id,
+                    Outcome.UNCHANGED,
+                    reason="in the seen-store",
+                    canonical_url=seen.canonical_url,
+                    change=Change.UNCHANGED.value,
+                )
                 return
         self.queues.setdefault(_host(candidate.url), deque()).append(candidate)
 
@@ -284,18 +301,33 @@ class _Crawler:
         aliases = [canonicalize(candidate.url), canonicalize(result.final_url)]
         if canonical in self.written:
             self.seen.add_aliases(canonical, aliases)
-            self._record_result(candidate, result, Outcome.UNCHANGED, f"same article as {self.written[canonical]}",
-                                canonical, Change.UNCHANGED.value)
+            self._record_result(
+                candidate,
+                result,
+                Outcome.UNCHANGED,
+                f"same article as {self.written[canonical]}",
+                canonical,
+                Change.UNCHANGED.value,
+            )
             return
-        change = self.seen.record(canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id,
-                                  result.validators)
+        change = self.seen.record(
+            canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id, result.validators
+        )
         if change is not Change.UNCHANGED:
             sink.write(
                 CapturedResponse(
-                    url=result.final_url, status=result.status or 200, reason=result.http_reason,
-                    headers=result.headers, raw_body=result.raw_body, fetched_at=result.fetched_at,
-                    source_id=candidate.source_id, run_id=self.run_id, fetch_url=result.url,
-                    canonical_url=canonical, redirects=result.redirects, request_headers=result.request_headers,
+                    url=result.final_url,
+                    status=result.status or 200,
+                    reason=result.http_reason,
+                    headers=result.headers,
+                    raw_body=result.raw_body,
+                    fetched_at=result.fetched_at,
+                    source_id=candidate.source_id,
+                    run_id=self.run_id,
+                    fetch_url=result.url,
+                    canonical_url=canonical,
+                    redirects=result.redirects,
+                    request_headers=result.request_headers,
                 )
             )
             self.written[canonical] = candidate.url
@@ -309,8 +341,14 @@ class _Crawler:
             return
         content_type = next((v for k, v in archived.headers if k.lower() == "content-type"), None)
         if not acceptable_type(ContentKind.ARTICLE, content_type, archived.body[:512]):
-            self._record(candidate.url, candidate.source_id, Outcome.BAD_CONTENT_TYPE, kind="archive",
-                         status=archived.status, reason=f"Content-Type {content_type}")
+            self._record(
+                candidate.url,
+                candidate.source_id,
+                Outcome.BAD_CONTENT_TYPE,
+                kind="archive",
+                status=archived.status,
+                reason=f"Content-Type {content_type}",
+            )
             return
         try:
             text = decode_page(archived.body, content_type).text
@@ -320,33 +358,97 @@ class _Crawler:
         canonical = canonical_from_html(text, candidate.url) or key
         seen = None if self.refetch else self.seen.lookup(canonical)
         if canonical in self.written or (seen and self.run_id not in (seen.first_run_id, seen.last_run_id)):
-            self._record(candidate.url, candidate.source_id, Outcome.UNCHANGED, kind="archive",
-                         reason="already captured", canonical_url=canonical, change=Change.UNCHANGED.value)
+            self._record(
+                candidate.url,
+                candidate.source_id,
+                Outcome.UNCHANGED,
+                kind="archive",
+                reason="already captured",
+                canonical_url=canonical,
+                change=Change.UNCHANGED.value,
+            )
             return
         change = self.seen.record(canonical, [key], page_hash(archived.body), self.run_id, candidate.source_id)
         sink.write(
             CapturedResponse(
-                url=candidate.url, status=archived.status, reason=archived.reason, headers=archived.headers,
-                raw_body=archived.body, fetched_at=archived.captured_at or datetime.now(UTC),
-                source_id=candidate.source_id, run_id=self.run_id, fetch_url=candidate.url, canonical_url=canonical,
+                url=candidate.url,
+                status=archived.status,
+                reason=archived.reason,
+                headers=archived.headers,
+                raw_body=archived.body,
+                fetched_at=archived.captured_at or datetime.now(UTC),
+                source_id=candidate.source_id,
+                run_id=self.run_id,
+                fetch_url=candidate.url,
+                canonical_url=canonical,
             )
         )
         self.written[canonical] = candidate.url
-        self._record(candidate.url, candidate.source_id, Outcome.OK, kind="archive", status=archived.status,
-                     size=len(archived.body), canonical_url=canonical, change=change.value)
+        self._record(
+            candidate.url,
+            candidate.source_id,
+            Outcome.OK,
+            kind="archive",
+            status=archived.status,
+            size=len(archived.body),
+            canonical_url=canonical,
+            change=change.value,
+        )
 
-    def _record_result(self, candidate: Candidate, result: FetchResult, outcome: Outcome, reason: str,
-                       canonical_url: str | None = None, change: str | None = None) -> None:
-        self._record(candidate.url, candidate.source_id, outcome, status=result.status, size=len(result.raw_body),
-                     redirects=list(result.redirects), seconds=result.seconds, reason=reason,
-                     canonical_url=canonical_url, change=change, attempts=result.attempts)
+    def _record_result(
+        self,
+        candidate: Candidate,
+        result: FetchResult,
+        outcome: Outcome,
+        reason: str,
+        canonical_url: str | None = None,
+        change: str | None = None,
+    ) -> None:
+        self._record(
+            candidate.url,
+            candidate.source_id,
+            outcome,
+            status=result.status,
+            size=len(result.raw_body),
+            redirects=list(result.redirects),
+            seconds=result.seconds,
+            reason=reason,
+            canonical_url=canonical_url,
+            change=change,
+            attempts=result.attempts,
+        )
 
-    def _record(self, url: str, source_id: str, outcome: Outcome, kind: str = "article", status: int | None = None,
-                size: int = 0, redirects: list[str] | None = None, seconds: float = 0.0, reason: str = "",
-                canonical_url: str | None = None, change: str | None = None, attempts: int = 1) -> None:
-        self.report.add(UrlRecord(url=url, source=source_id, outcome=outcome.value, status=status, bytes=size,
-                                  redirects=redirects or [], seconds=round(seconds, 4), kind=kind, reason=reason,
-                                  canonical_url=canonical_url, change=change, attempts=attempts))
+    def _record(
+        self,
+        url: str,
+        source_id: str,
+        outcome: Outcome,
+        kind: str = "article",
+        status: int | None = None,
+        size: int = 0,
+        redirects: list[str] | None = None,
+        seconds: float = 0.0,
+        reason: str = "",
+        canonical_url: str | None = None,
+        change: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.report.add(
+            UrlRecord(
+                url=url,
+                source=source_id,
+                outcome=outcome.value,
+                status=status,
+                bytes=size,
+                redirects=redirects or [],
+                seconds=round(seconds, 4),
+                kind=kind,
+                reason=reason,
+                canonical_url=canonical_url,
+                change=change,
+                attempts=attempts,
+            )
+        )
         if outcome is not Outcome.OK:
             log_event(log, "fetch outcome", url=url, source=source_id, outcome=outcome.value, reason=reason)
         task = self.tasks.get(source_id)
@@ -372,4 +474,3 @@ def _progress(show: bool | None) -> Iterator[Any]:
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         yield progress
-

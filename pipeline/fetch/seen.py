@@ -126,8 +126,15 @@ class SeenStore:
             ).fetchone()
         return SeenPage(*row) if row else None
 
-    def record(self, canonical_url: str, aliases: list[str], content_hash: str, run_id: str, source: str,
-               validators: Validators | None = None) -> Change:
+    def record(
+        self,
+        canonical_url: str,
+        aliases: list[str],
+        content_hash: str,
+        run_id: str,
+        source: str,
+        validators: Validators | None = None,
+    ) -> Change:
         """Store a fetched page; say whether it is new, changed or unchanged since the last run that had it."""
         now = datetime.now(UTC).isoformat()
         validators = validators or Validators()
@@ -147,8 +154,17 @@ class SeenStore:
                 "ON CONFLICT(canonical_url) DO UPDATE SET content_hash = excluded.content_hash, "
                 "last_run_id = excluded.last_run_id, last_fetched = excluded.last_fetched, "
                 "etag = excluded.etag, last_modified = excluded.last_modified",
-                (canonical_url, content_hash, source, run_id, run_id, now, now, validators.etag,
-                 validators.last_modified),
+                (
+                    canonical_url,
+                    content_hash,
+                    source,
+                    run_id,
+                    run_id,
+                    now,
+                    now,
+                    validators.etag,
+                    validators.last_modified,
+                ),
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",

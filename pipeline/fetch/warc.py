@@ -24,7 +24,7 @@ import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -150,8 +150,8 @@ def _stored_headers(headers: Sequence[tuple[str, str]], body_length: int) -> lis
 
 def _warc_date(value: datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_warc_date(value: str | None) -> datetime | None:
@@ -162,7 +162,7 @@ def parse_warc_date(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- reading
@@ -191,7 +191,7 @@ def _open(path: Path | str) -> IO[bytes]:
 
         opened: IO[bytes] = fsspec.open(path, "rb").open()
         return opened
-    local = Path(path[len("file://"):] if isinstance(path, str) and path.startswith("file://") else path)
+    local = Path(path[len("file://") :] if isinstance(path, str) and path.startswith("file://") else path)
     return local.open("rb")
 
 
@@ -223,8 +223,9 @@ def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[Raw
         except StopIteration:
             tail = unread_tail(records, stream)
             if tail:
-                yield StageResult(Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record",
-                                  url=name)
+                yield StageResult(
+                    Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record", url=name
+                )
             return
         except _READ_ERRORS as exc:
             yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=name)
@@ -282,4 +283,3 @@ def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
     for key, value in headers:
         merged[key] = f"{merged[key]}, {value}" if key in merged else value
     return merged
-

@@ -31,11 +31,19 @@ def _cc_news(path: Path) -> Path:
         writer = WARCWriter(handle, gzip=True)
         for url, date, title in RECORDS:
             body = article(title, "Paragraph about diplomacy and negotiations. " * 20).encode()
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                                  ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
-            record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
-                                               http_headers=headers,
-                                               warc_headers_dict={"WARC-Date": date})
+            headers = StatusAndHeaders(
+                "200 OK",
+                [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+                protocol="HTTP/1.1",
+            )
+            record = writer.create_warc_record(
+                url,
+                "response",
+                payload=io.BytesIO(body),
+                length=len(body),
+                http_headers=headers,
+                warc_headers_dict={"WARC-Date": date},
+            )
             writer.write_record(record)
     return path
 
@@ -47,8 +55,9 @@ def _source(location: str, hosts: tuple[str, ...]) -> Source:
 def test_archive_records_filtered_by_window_and_host(tmp_path: Path) -> None:
     _cc_news(tmp_path / "CC-NEWS-20240115.warc.gz")
     window = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
-    items = list(discover(_source(str(tmp_path / "CC-NEWS-*.warc.gz"), ("un.org", "mofa.go.jp")), window,
-                          lambda url: None))
+    items = list(
+        discover(_source(str(tmp_path / "CC-NEWS-*.warc.gz"), ("un.org", "mofa.go.jp")), window, lambda url: None)
+    )
     assert [c.url for c in items if isinstance(c, Candidate)] == [RECORDS[0][0], RECORDS[1][0]]
     everything = list(discover(_source(str(tmp_path / "CC-NEWS-*.warc.gz"), ()), None, lambda url: None))
     assert len(everything) == 4
@@ -57,15 +66,27 @@ def test_archive_records_filtered_by_window_and_host(tmp_path: Path) -> None:
 def test_archive_matches_are_copied_into_the_run_warc(tmp_path: Path, fetch_settings: Settings) -> None:
     archive = _cc_news(tmp_path / "CC-NEWS-20240115.warc.gz")
     window = (datetime(2024, 1, 15, tzinfo=UTC), datetime(2024, 1, 16, tzinfo=UTC))
-    run = run_fetch(fetch_settings, [_source(str(archive), ("news.un.org",))], window, "replay", tmp_path / "out",
-                    show_progress=False)
+    run = run_fetch(
+        fetch_settings,
+        [_source(str(archive), ("news.un.org",))],
+        window,
+        "replay",
+        tmp_path / "out",
+        show_progress=False,
+    )
     pages = [p for p in iter_responses(run.warc_paths[0]) if isinstance(p, RawPage)]
     assert [p.url for p in pages] == [RECORDS[0][0]]
     assert pages[0].source is not None and pages[0].source.id == "cc-news"
     assert pages[0].fetched_at == datetime(2024, 1, 15, 10, tzinfo=UTC)
     assert run.report.counts_by_source() == {"cc-news": {"ok": 1}}
-    again = run_fetch(fetch_settings, [_source(str(archive), ("news.un.org",))], window, "replay-2", tmp_path / "out",
-                      show_progress=False)
+    again = run_fetch(
+        fetch_settings,
+        [_source(str(archive), ("news.un.org",))],
+        window,
+        "replay-2",
+        tmp_path / "out",
+        show_progress=False,
+    )
     assert again.report.counts_by_source() == {"cc-news": {"unchanged": 1}}  # the seen-store remembers it
 
 

@@ -17,9 +17,11 @@ from pipeline.outcomes import Outcome, StageResult
 from pipeline.sources import Source, SourceKind
 
 JAN = (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
-BOMB = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>')
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+)
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Ministry</title>
@@ -36,8 +38,12 @@ RDF = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_rss_atom_and_rdf_give_links_with_hints() -> None:
-    (rss_item,) = parse_feed(rss([("Envoy visits Kyiv", "https://desk.example/a", "Mon, 15 Jan 2024 10:00:00 GMT")]),
-                             "https://desk.example/feed", "desk", None)
+    (rss_item,) = parse_feed(
+        rss([("Envoy visits Kyiv", "https://desk.example/a", "Mon, 15 Jan 2024 10:00:00 GMT")]),
+        "https://desk.example/feed",
+        "desk",
+        None,
+    )
     (atom_item,) = parse_feed(ATOM, "https://mfa.example/feed", "mfa", None)
     (rdf_item,) = parse_feed(RDF, "https://kantei.example/rdf", "kantei", None)
     assert isinstance(rss_item, Candidate) and rss_item.title == "Envoy visits Kyiv"
@@ -49,15 +55,22 @@ def test_rss_atom_and_rdf_give_links_with_hints() -> None:
 
 
 def test_feed_window_selects_entries() -> None:
-    body = rss([("in", "https://d.example/in", "Mon, 15 Jan 2024 10:00:00 GMT"),
-                ("before", "https://d.example/old", "Sun, 31 Dec 2023 23:59:59 GMT"),
-                ("end is exclusive", "https://d.example/feb", "Thu, 01 Feb 2024 00:00:00 GMT")])
+    body = rss(
+        [
+            ("in", "https://d.example/in", "Mon, 15 Jan 2024 10:00:00 GMT"),
+            ("before", "https://d.example/old", "Sun, 31 Dec 2023 23:59:59 GMT"),
+            ("end is exclusive", "https://d.example/feb", "Thu, 01 Feb 2024 00:00:00 GMT"),
+        ]
+    )
     assert [c.url for c in parse_feed(body, "https://d.example/f", "d", JAN)] == ["https://d.example/in"]  # type: ignore[union-attr]
 
 
 def test_malformed_feed_and_xml_bomb_are_parse_errors() -> None:
-    for body in (b"this is not xml {{{", b"<html><body>Moved</body></html>", BOMB + b"<rss><channel><title>&lol3;"
-                 b"</title></channel></rss>"):
+    for body in (
+        b"this is not xml {{{",
+        b"<html><body>Moved</body></html>",
+        BOMB + b"<rss><channel><title>&lol3;</title></channel></rss>",
+    ):
         (result,) = parse_feed(body, "https://d.example/f", "d", None)
         assert isinstance(result, StageResult) and result.outcome is Outcome.PARSE_ERROR
     (bomb,) = parse_feed(BOMB + b"<rss/>", "https://d.example/f", "d", None)
@@ -96,8 +109,13 @@ def _urlset(urls: list[tuple[str, str]]) -> bytes:
 def test_sitemap_index_recursion_is_capped_by_depth_and_count(newsroom: Newsroom) -> None:
     # A chain of indexes that never ends, and one that points at itself.
     for i in range(10):
-        newsroom.route(f"/idx{i}.xml", Reply(body=_index([newsroom.url(f"/idx{i + 1}.xml"), newsroom.url("/idx0.xml")]),
-                                             content_type="application/xml"))
+        newsroom.route(
+            f"/idx{i}.xml",
+            Reply(
+                body=_index([newsroom.url(f"/idx{i + 1}.xml"), newsroom.url("/idx0.xml")]),
+                content_type="application/xml",
+            ),
+        )
     fetched: list[str] = []
 
     def fetch_xml(url: str) -> bytes | None:
@@ -119,12 +137,15 @@ def test_window_over_a_dated_sitemap_archive_reads_only_the_months_it_needs(
     newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
 ) -> None:
     months = ["2023-11", "2023-12", "2024-01", "2024-02"]
-    newsroom.route("/sitemap.xml", Reply(body=_index([newsroom.url(f"/sitemap-{m}.xml.gz") for m in months]),
-                                         content_type="application/xml"))
+    newsroom.route(
+        "/sitemap.xml",
+        Reply(body=_index([newsroom.url(f"/sitemap-{m}.xml.gz") for m in months]), content_type="application/xml"),
+    )
     for month in months:
         urls = [(newsroom.url(f"/{month}/story-{d}"), f"{month}-{d:02d}T12:00:00Z") for d in (1, 15, 28)]
-        newsroom.route(f"/sitemap-{month}.xml.gz", Reply(body=gzip.compress(_urlset(urls)),
-                                                         content_type="application/x-gzip"))
+        newsroom.route(
+            f"/sitemap-{month}.xml.gz", Reply(body=gzip.compress(_urlset(urls)), content_type="application/x-gzip")
+        )
         for url, _ in urls:
             newsroom.page(url.removeprefix(newsroom.base), article("Archive story", f"Story from {month}."))
     source = Source(id="archive", name="Archive", kind=SourceKind.SITEMAP, urls=(newsroom.url("/sitemap.xml"),))
@@ -137,13 +158,17 @@ def test_window_over_a_dated_sitemap_archive_reads_only_the_months_it_needs(
     assert {s["reason"] for s in run.report.skipped} == {"sitemap period outside the window"}
 
 
-def test_malformed_sitemap_and_xml_bomb_are_parse_errors(newsroom: Newsroom, fetch_settings: Settings,
-                                                         tmp_path: Path) -> None:
+def test_malformed_sitemap_and_xml_bomb_are_parse_errors(
+    newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
+) -> None:
     broken = newsroom.route("/broken.xml", Reply(body=b"<urlset><url><loc>https://x", content_type="application/xml"))
-    bomb = newsroom.route("/bomb.xml", Reply(body=BOMB + b"<urlset><url><loc>&lol3;</loc></url></urlset>",
-                                             content_type="application/xml"))
-    sources = [Source(id="broken", name="B", kind=SourceKind.SITEMAP, urls=(broken,)),
-               Source(id="bomb", name="X", kind=SourceKind.SITEMAP, urls=(bomb,))]
+    bomb = newsroom.route(
+        "/bomb.xml", Reply(body=BOMB + b"<urlset><url><loc>&lol3;</loc></url></urlset>", content_type="application/xml")
+    )
+    sources = [
+        Source(id="broken", name="B", kind=SourceKind.SITEMAP, urls=(broken,)),
+        Source(id="bomb", name="X", kind=SourceKind.SITEMAP, urls=(bomb,)),
+    ]
     run = run_fetch(fetch_settings, sources, None, "badxml", tmp_path, show_progress=False)
     assert run.report.counts_by_source() == {"bomb": {"parse_error": 1}, "broken": {"parse_error": 1}}
     reasons = {r.source: r.reason for r in run.report.records}

@@ -17,7 +17,9 @@ def test_canonicalize() -> None:
 
 def test_canonical_from_html_same_site_only() -> None:
     page = '<html><head><link rel="canonical" href="/en/story/2024/01/1"></head></html>'
-    assert canonical_from_html(page, "https://news.un.org/amp/1?utm_medium=x") == "https://news.un.org/en/story/2024/01/1"
+    assert (
+        canonical_from_html(page, "https://news.un.org/amp/1?utm_medium=x") == "https://news.un.org/en/story/2024/01/1"
+    )
     og = '<meta property="og:url" content="https://www.un.org/en/story/9?utm_source=og">'
     assert canonical_from_html(og, "https://news.un.org/x") == "https://www.un.org/en/story/9"
     foreign = '<link rel="canonical" href="https://aggregator.example/copy/1">'

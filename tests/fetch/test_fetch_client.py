@@ -155,7 +155,9 @@ def test_user_agent_and_conditional_headers_are_sent(newsroom: Newsroom, fetch_s
 
     url = newsroom.route("/ua", Reply(304))
     with Fetcher(fetch_settings.fetch) as fetcher:
-        result = fetcher.fetch(url, ContentKind.XML, Validators(etag='"v1"', last_modified="Mon, 15 Jan 2024 10:00:00 GMT"))
+        result = fetcher.fetch(
+            url, ContentKind.XML, Validators(etag='"v1"', last_modified="Mon, 15 Jan 2024 10:00:00 GMT")
+        )
     hit = newsroom.hits_for("/ua")[0]
     assert hit.headers["user-agent"].startswith("ChanceryBot/") and hit.headers["if-none-match"] == '"v1"'
     assert result.outcome is Outcome.NOT_MODIFIED

@@ -28,8 +28,10 @@ def test_robots_disallow_is_obeyed(newsroom: Newsroom, fetch_settings: Settings,
 
 
 def test_robots_rules_for_our_agent_token(newsroom: Newsroom, fetch_settings: Settings, tmp_path) -> None:
-    newsroom.route("/robots.txt", Reply(body=b"User-agent: ChanceryBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n",
-                                        content_type="text/plain"))
+    newsroom.route(
+        "/robots.txt",
+        Reply(body=b"User-agent: ChanceryBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n", content_type="text/plain"),
+    )
     page = newsroom.page("/press/2", article("Joint statement", "Both sides agreed."))
     run = run_fetch(fetch_settings, [_source([page])], None, "token", tmp_path, show_progress=False)
     assert run.report.records[0].outcome == Outcome.ROBOTS_DISALLOWED.value
@@ -37,10 +39,13 @@ def test_robots_rules_for_our_agent_token(newsroom: Newsroom, fetch_settings: Se
 
 def test_crawl_delay_spaces_requests_to_one_host(newsroom: Newsroom, fetch_settings: Settings, tmp_path) -> None:
     newsroom.route("/robots.txt", Reply(body=b"User-agent: *\nCrawl-delay: 0.3\n", content_type="text/plain"))
-    urls = [newsroom.page(f"/briefing/{i}", article(f"Briefing {i}", "The spokesperson answered questions."))
-            for i in range(4)]
-    settings = dataclasses.replace(fetch_settings, fetch=dataclasses.replace(fetch_settings.fetch,
-                                                                             per_host_concurrency=4))
+    urls = [
+        newsroom.page(f"/briefing/{i}", article(f"Briefing {i}", "The spokesperson answered questions."))
+        for i in range(4)
+    ]
+    settings = dataclasses.replace(
+        fetch_settings, fetch=dataclasses.replace(fetch_settings.fetch, per_host_concurrency=4)
+    )
     run = run_fetch(settings, [_source(urls)], None, "delay", tmp_path, show_progress=False)
     assert run.report.counts_by_outcome() == {"ok": 4}
     starts = sorted(h.at for h in newsroom.hits if h.path.startswith("/briefing/"))

@@ -31,8 +31,9 @@ def _etag_feed(newsroom: Newsroom, body: bytes, etag: str = '"feed-v1"') -> str:
     return newsroom.route("/feed.xml", reply)
 
 
-def test_etag_answered_with_304_means_nothing_is_refetched(newsroom: Newsroom, fetch_settings: Settings,
-                                                             tmp_path: Path) -> None:
+def test_etag_answered_with_304_means_nothing_is_refetched(
+    newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
+) -> None:
     a = newsroom.page("/news/geneva", article("Talks in Geneva", "Delegations met for a second round."))
     feed = _etag_feed(newsroom, rss([("Talks in Geneva", a, DATE)]))
     first = run_fetch(fetch_settings, [_feed_source(feed)], None, "run-1", tmp_path, show_progress=False)
@@ -45,8 +46,12 @@ def test_etag_answered_with_304_means_nothing_is_refetched(newsroom: Newsroom, f
 
 def test_tracking_parameters_reach_one_fetch(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:
     a = newsroom.page("/news/accord", article("Accord signed", "The two states signed a maritime accord."))
-    listed = [a + "?utm_source=rss&utm_medium=feed", a + "?fbclid=abc123", a + "#comments", a.upper().replace(
-        "/NEWS/ACCORD", "/news/accord")]
+    listed = [
+        a + "?utm_source=rss&utm_medium=feed",
+        a + "?fbclid=abc123",
+        a + "#comments",
+        a.upper().replace("/NEWS/ACCORD", "/news/accord"),
+    ]
     source = Source(id="wire", name="Wire", kind=SourceKind.URLS, urls=tuple(listed))
     run = run_fetch(fetch_settings, [source], None, "canon", tmp_path, show_progress=False)
     assert len(newsroom.hits_for("/news/accord")) == 1
@@ -54,8 +59,7 @@ def test_tracking_parameters_reach_one_fetch(newsroom: Newsroom, fetch_settings:
     assert len([p for p in iter_responses(run.warc_paths[0]) if isinstance(p, RawPage)]) == 1
 
 
-def test_rel_canonical_makes_two_urls_one_article(newsroom: Newsroom, fetch_settings: Settings,
-                                                  tmp_path: Path) -> None:
+def test_rel_canonical_makes_two_urls_one_article(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:
     canonical = newsroom.url("/2024/01/15/envoy-named")
     html = article("Envoy named", "A new special envoy for the region was named.", canonical=canonical)
     first = newsroom.page("/2024/01/15/envoy-named", html)
@@ -71,10 +75,16 @@ def test_rel_canonical_makes_two_urls_one_article(newsroom: Newsroom, fetch_sett
     assert len(newsroom.hits_for("/amp/envoy-named")) == 1
 
 
-def test_seen_store_new_changed_unchanged_and_refetch(newsroom: Newsroom, fetch_settings: Settings,
-                                                     tmp_path: Path) -> None:
-    versions = iter([article("Sanctions", "First version."), article("Sanctions", "First version."),
-                     article("Sanctions", "Updated: the council adopted the text.")])
+def test_seen_store_new_changed_unchanged_and_refetch(
+    newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
+) -> None:
+    versions = iter(
+        [
+            article("Sanctions", "First version."),
+            article("Sanctions", "First version."),
+            article("Sanctions", "Updated: the council adopted the text."),
+        ]
+    )
     url = newsroom.route("/news/sanctions", lambda hit: Reply(body=next(versions).encode()))
     source = Source(id="desk", name="Desk", kind=SourceKind.URLS, urls=(url,))
     one = run_fetch(fetch_settings, [source], None, "s1", tmp_path, show_progress=False)
@@ -99,13 +109,18 @@ def test_a_retried_run_rewrites_its_own_batch(newsroom: Newsroom, fetch_settings
     assert len([p for p in iter_responses(retry.warc_paths[0]) if isinstance(p, RawPage)]) == 1
 
 
-def test_warc_round_trip_gives_the_bytes_of_a_direct_fetch(newsroom: Newsroom, fetch_settings: Settings,
-                                                           tmp_path: Path) -> None:
+def test_warc_round_trip_gives_the_bytes_of_a_direct_fetch(
+    newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
+) -> None:
     pages = {
-        "/press/1": article("Foreign minister visits Jakarta",
-                            "The ministers discussed ASEAN centrality, maritime law and fisheries. " * 12),
-        "/press/2": article("Statement on the Security Council vote",
-                            "The delegation regretted the veto and called for renewed negotiations. " * 12),
+        "/press/1": article(
+            "Foreign minister visits Jakarta",
+            "The ministers discussed ASEAN centrality, maritime law and fisheries. " * 12,
+        ),
+        "/press/2": article(
+            "Statement on the Security Council vote",
+            "The delegation regretted the veto and called for renewed negotiations. " * 12,
+        ),
     }
     urls = [newsroom.page(path, html) for path, html in pages.items()]
     source = Source(id="mfa", name="Ministry", kind=SourceKind.URLS, urls=tuple(urls))
@@ -123,18 +138,25 @@ def test_warc_round_trip_gives_the_bytes_of_a_direct_fetch(newsroom: Newsroom, f
     if not hasattr(extract, "extract_page"):
         pytest.skip("pipeline.extract.extract_page not available yet")
     for url in urls:
-        direct = RawPage(url=url, content=pages[url.removeprefix(newsroom.base)].encode(),
-                         content_type="text/html; charset=utf-8", source=replayed[url].source)
+        direct = RawPage(
+            url=url,
+            content=pages[url.removeprefix(newsroom.base)].encode(),
+            content_type="text/html; charset=utf-8",
+            source=replayed[url].source,
+        )
         from_warc = extract.extract_page(replayed[url], fetch_settings)
         from_direct = extract.extract_page(direct, fetch_settings)
         assert from_warc.outcome == from_direct.outcome
         if from_warc.article is not None and from_direct.article is not None:
-            assert (from_warc.article.title, from_warc.article.body) == (from_direct.article.title,
-                                                                         from_direct.article.body)
+            assert (from_warc.article.title, from_warc.article.body) == (
+                from_direct.article.title,
+                from_direct.article.body,
+            )
 
 
-def test_truncated_warc_yields_bad_record_not_an_exception(newsroom: Newsroom, fetch_settings: Settings,
-                                                           tmp_path: Path) -> None:
+def test_truncated_warc_yields_bad_record_not_an_exception(
+    newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
+) -> None:
     url = newsroom.page("/press/long", article("Long communique", "Paragraph. " * 2000))
     source = Source(id="mfa", name="Ministry", kind=SourceKind.URLS, urls=(url,))
     run = run_fetch(fetch_settings, [source], None, "trunc", tmp_path, show_progress=False)
@@ -153,18 +175,42 @@ def test_chancery_fetch_writes_warc_and_report(newsroom: Newsroom, fetch_setting
 
     a = newsroom.page("/news/a", article("Ambassador summoned", "The ministry summoned the ambassador."))
     old = newsroom.page("/news/old", article("Old news", "From last year."))
-    feed = newsroom.route("/feed.xml", Reply(body=rss([("A", a, DATE), ("Old", old, "Mon, 16 Jan 2023 10:00:00 GMT")]),
-                                             content_type="application/rss+xml"))
+    feed = newsroom.route(
+        "/feed.xml",
+        Reply(
+            body=rss([("A", a, DATE), ("Old", old, "Mon, 16 Jan 2023 10:00:00 GMT")]),
+            content_type="application/rss+xml",
+        ),
+    )
     sources_file = tmp_path / "sources.yaml"
-    sources_file.write_text(f"sources:\n  - id: desk\n    name: Desk\n    kind: rss\n    url: {feed}\n    language: en\n")
+    sources_file.write_text(
+        f"sources:\n  - id: desk\n    name: Desk\n    kind: rss\n    url: {feed}\n    language: en\n"
+    )
     report_path = tmp_path / "report.json"
-    settings = load_settings(environ={"CHANCERY_ALLOW_NETWORKS": "127.0.0.0/8", "CHANCERY_FETCH_PER_HOST_DELAY": "0"},
-                             overrides={"home": str(fetch_settings.home)})
+    settings = load_settings(
+        environ={"CHANCERY_ALLOW_NETWORKS": "127.0.0.0/8", "CHANCERY_FETCH_PER_HOST_DELAY": "0"},
+        overrides={"home": str(fetch_settings.home)},
+    )
     parser = argparse.ArgumentParser()
     fetch_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["fetch", "--sources", str(sources_file), "--since", "2024-01-01", "--until",
-                              "2024-02-01", "--report", str(report_path), "--out", str(tmp_path / "warc"),
-                              "--run-id", "cli-run", "--no-progress"])
+    args = parser.parse_args(
+        [
+            "fetch",
+            "--sources",
+            str(sources_file),
+            "--since",
+            "2024-01-01",
+            "--until",
+            "2024-02-01",
+            "--report",
+            str(report_path),
+            "--out",
+            str(tmp_path / "warc"),
+            "--run-id",
+            "cli-run",
+            "--no-progress",
+        ]
+    )
     code = args.run(args, settings)
     assert code == 0
     report = json.loads(report_path.read_text())

@@ -30,8 +30,16 @@ def test_metadata_address_stays_blocked_even_when_its_range_is_allowed() -> None
 
 def test_private_and_special_addresses_are_refused() -> None:
     guard = SsrfGuard()
-    for url in ("http://10.0.0.1/", "http://192.168.1.1/", "http://172.16.0.5/", "http://127.0.0.1/",
-                "http://[::1]/", "http://224.0.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/"):
+    for url in (
+        "http://10.0.0.1/",
+        "http://192.168.1.1/",
+        "http://172.16.0.5/",
+        "http://127.0.0.1/",
+        "http://[::1]/",
+        "http://224.0.0.1/",
+        "http://0.0.0.0/",
+        "http://[::ffff:127.0.0.1]/",
+    ):
         refusal = guard.check(url)
         assert refusal is not None and refusal.outcome is Outcome.SSRF_BLOCKED, url
 

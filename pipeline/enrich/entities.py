@@ -53,10 +53,15 @@ _NER_TYPES = {
 # The last word of an ORG span that names an event, not an organisation.
 EVENT_WORDS = frozenset(
     "summit summits conference talks games olympics olympic cup championship championships forum "
-    "festival war election elections meeting congress-session session expo marathon tournament "
-    "accord accords agreement treaty protocol declaration initiative plan deal".split()
+    "festival war election elections meeting session expo marathon tournament "
+    "accord accords agreement treaty protocol declaration initiative plan deal convention".split()
+)
+# A capital after one of these is a place ("talks in Vienna"), not a metonym for its government ("Vienna said").
+LOCATIVE = frozenset(
+    "in at to from near into inside outside across around of on via toward towards between through".split()
 )
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
+_NAME_GLUE = frozenset({"of", "the", "and", "for", "de", "del", "du", "la", "le", "von", "van", "bin", "al"})
 _POSSESSIVE = frozenset({"'s", "’s", "'", "’", "s'"})
 _EDGE_PUNCT = " \t\n.,;:!?\"'“”‘’()[]-–—"
 _CAPITALISED = re.compile(r"^[A-Z0-9ÀÁÂÄÅÇÉÈÊËÍÎÓÔÖØÚÜÑŠŽĐ]")
@@ -119,6 +124,9 @@ class EntityComponent:
             self._add(o.abbreviations, Ref("org", o.name, "abbreviation"))
         for p in gazetteer.places:
             self._add(p.names, Ref("place", p.name, "name"))
+        for r in gazetteer.regions:
+            self._add(r.names, Ref("region", r.name, "name"))
+            self._add(r.adjectives, Ref("region", r.name, "adjective"))
         for leader in gazetteer.leaders:
             self._add(leader.names, Ref("leader", leader.name, "name"))
         self.matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
@@ -163,7 +171,13 @@ class EntityComponent:
             if (span.start, span.end) in dropped:
                 continue
             ref = self.labels[span.label]
-            self._gaz(state, ref, span.text, part)
+            if ref.kind == "region":
+                if ref.form == "name":
+                    self._other(state, EntityType.LOCATION, ref.key, span.text, part)
+            elif ref.form == "capital" and _after_locative(span):
+                self._other(state, EntityType.LOCATION, _clean(span.text), span.text, part)
+            else:
+                self._gaz(state, ref, span.text, part)
         covered = {i for s in gaz_spans for i in range(s.start, s.end)}
         for token in doc:
             if "-" in token.text and token.i not in covered and len(token.text) > 3:
@@ -171,6 +185,12 @@ class EntityComponent:
                     ref = self.single.get(piece)
                     if ref is not None and ref.kind in ("country", "org"):
                         self._gaz(state, ref, piece, part)
+
+    def _other(self, state: EntityState, kind: EntityType, name: str, surface: str, part: Part) -> None:
+        agg = state.others.get((kind, name))
+        if agg is None:
+            agg = state.others[(kind, name)] = Agg()
+        agg.add(surface, part.is_title)
 
     def _gaz(self, state: EntityState, ref: Ref, surface: str, part: Part) -> None:
         key = (ref.kind, ref.key)
@@ -192,29 +212,42 @@ class EntityComponent:
             refs = [self.labels[g.label] for g in overlapping]
             inside = all(core.start <= g.start and g.end <= core.end and len(g) < len(core) for g in overlapping)
             placeish = all(r.kind in ("country", "place") for r in refs)
-            if ent.label_ == "PERSON" and placeish and inside:
-                dropped.update((g.start, g.end) for g in overlapping)  # "Jordan Henderson" is a person
-            elif ent.label_ in ("ORG", "FAC", "EVENT") and placeish and inside and any(
-                r.kind == "country" for r in refs
+            rest = [t for t in core if not any(g.start <= t.i < g.end for g in overlapping)]
+            namelike = any(t.is_title for t in rest) and all(
+                (t.is_alpha and t.is_title) or t.lower_ in _NAME_GLUE for t in rest
+            )
+            capitals = all(r.kind == "place" or r.form == "capital" for r in refs)
+            if inside and namelike and (
+                (ent.label_ == "PERSON" and placeish) or (ent.label_ in ("ORG", "FAC", "EVENT") and capitals)
+            ):
+                # "Jordan Henderson" is a person, the "Washington Post" a newspaper
+                dropped.update((g.start, g.end) for g in overlapping)
+            elif ent.label_ in ("ORG", "FAC", "EVENT") and inside and all(
+                r.kind == "country" and r.form in ("name", "demonym") for r in refs
             ):
                 pass  # "Russian Foreign Ministry": keep the organisation and the country
             else:
                 return  # the gazetteer's reading wins
         if ent.label_ == "PERSON":
-            self._person(state, doc, core, part)
+            if not _after_determiner(core):  # "the Rafah crossing", "the Yongbyon complex": not people
+                self._person(state, doc, core, part)
             return
         kind = _NER_TYPES[ent.label_]
-        if kind is None:
+        if kind is None or self._in_title_phrase(doc, core):
             return
         text = _clean(core.text)
         if not text or not _CAPITALISED.match(text):
             return
         if kind is EntityType.ORGANIZATION and text.split()[-1].lower() in EVENT_WORDS:
             kind = EntityType.EVENT
-        agg = state.others.get((kind, text))
-        if agg is None:
-            agg = state.others[(kind, text)] = Agg()
-        agg.add(ent.text, part.is_title)
+        self._other(state, kind, text, ent.text, part)
+
+    def _in_title_phrase(self, doc: Doc, span: Span) -> bool:
+        """"State" in "Secretary of State" is part of an office title, not an organisation."""
+        for width in (1, 2, 3):
+            if span.start - width >= 0 and doc[span.start - width : span.end].text in self.gaz.titles:
+                return True
+        return False
 
     def _person(self, state: EntityState, doc: Doc, span: Span, part: Part) -> None:
         tokens = list(span)
@@ -248,8 +281,11 @@ class EntityComponent:
             before = doc[start - width : start].text
             if before in self.gaz.titles:
                 country = None
-                if start - width - 1 >= 0:
-                    ref = self.single.get(doc[start - width - 1].text)
+                at = start - width - 1
+                if at >= 1 and doc[at].text in _POSSESSIVE:  # "Jordan's King Abdullah II"
+                    at -= 1
+                if at >= 0:
+                    ref = self.single.get(doc[at].text)
                     if ref is not None and ref.kind == "country":
                         country = ref.key
                 if country is None and start - width - 2 >= 0:  # "South Korean President Moon"
@@ -286,17 +322,29 @@ class EntityComponent:
                 p = self.places[key]
                 ids = {"wikidata": p.wikidata} if p.wikidata else {}
                 entity(EntityType.LOCATION, p.name, ids=ids).merge(agg)
-                disputed.append(p.name)
+                if p.disputed:
+                    disputed.append(p.name)
             elif kind == "leader":
                 self._leader_entity(entity, self.leaders[key], day).merge(agg)
 
         self._resolve_persons(state, day, entity)
+        # a name NER typed as an organisation or place that is a person of this article ("Trump refused")
+        person_forms: dict[str, _Out] = {}
+        for e in list(out.values()):
+            if e.kind is EntityType.PERSON:
+                words = e.name.split()
+                surnames = self.leaders[e.name].surnames if e.name in self.leaders else ()
+                for form in (e.name, *e.surfaces, words[-1], words[0], *surnames):
+                    person_forms.setdefault(form, e)
 
         for (kind, text), agg in state.others.items():
             if not agg.in_body:
                 continue  # headline artefact ("Build Ties"): seen only in the headline, not in the gazetteer
             name = self._canonical_other(text)
             if name is None:
+                continue
+            if name in person_forms and kind is not EntityType.EVENT:
+                person_forms[name].merge(agg)
                 continue
             entity(kind, name).merge(agg)
 
@@ -408,9 +456,8 @@ class EntityComponent:
         for title in agg.titles:
             roles.update(self.gaz.titles.get(title, ()))
         unique = list(dict.fromkeys(leaders))
-        if agg.countries:
-            hinted = [p for p in unique if p.country in agg.countries]
-            unique = hinted or unique
+        if agg.countries:  # "Jordan's King Abdullah": only a Jordanian leader will do
+            unique = [p for p in unique if p.country in agg.countries]
         if day is not None:
             on_day = [p for p in unique if p.terms_on(day)]
             if roles:
@@ -460,11 +507,29 @@ def _core(span: Span) -> Span | None:
     doc = span.doc
     while start < end and doc[start].text in _DETERMINERS:
         start += 1
-    while end > start and (doc[end - 1].text in _POSSESSIVE or doc[end - 1].is_punct):
-        end -= 1
+    while end > start and (
+        doc[end - 1].text in _POSSESSIVE or doc[end - 1].is_punct or any(ch.isdigit() for ch in doc[end - 1].text)
+    ):
+        end -= 1  # "Putin's", "Liverpool 4-1"
     if start >= end:
         return None
     return doc[start:end]
+
+
+def _after_determiner(span: Span) -> bool:
+    """True when "the" (possibly with a year between) comes just before the span."""
+    i = span.start - 1
+    while i >= 0 and span.doc[i].like_num:
+        i -= 1
+    return i >= 0 and span.doc[i].lower_ == "the"
+
+
+def _after_locative(span: Span) -> bool:
+    """True when a preposition of place comes just before the span (determiners skipped)."""
+    i = span.start - 1
+    while i >= 0 and span.doc[i].lower_ in ("the", "a"):
+        i -= 1
+    return i >= 0 and span.doc[i].lower_ in LOCATIVE
 
 
 def _join_tokens(tokens: list[Any]) -> list[str]:

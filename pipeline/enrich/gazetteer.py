@@ -6,6 +6,7 @@ Files under ``pipeline/data/gazetteer/``:
 - ``organizations.yaml``: international organisations, organs and agencies;
 - ``groups.yaml``: armed and political movements;
 - ``places.yaml``: disputed or multi-name places (neutral names, no sovereignty asserted);
+- ``regions.yaml``: world regions and their adjectives (no country code);
 - ``leaders.yaml``: heads of state and government, foreign ministers, with dated offices,
   the title words that point at an office, and the honorifics stripped from names.
 
@@ -73,6 +74,14 @@ class Place:
     claimants: tuple[str, ...] = ()
     administered_by: str | None = None
     wikidata: str | None = None
+    disputed: bool = True  # False: only the name is contested ("Persian Gulf" / "Arabian Gulf")
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    names: tuple[str, ...]
+    adjectives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ class Gazetteer:
     countries: tuple[Country, ...]
     organizations: tuple[Organization, ...]  # includes groups (is_group=True)
     places: tuple[Place, ...]
+    regions: tuple[Region, ...]
     leaders: tuple[Leader, ...]
     titles: Mapping[str, tuple[str, ...]]  # title words -> roles
     honorifics: frozenset[str]
@@ -132,6 +142,7 @@ class Gazetteer:
         orgs += _load_orgs(directory / "groups.yaml", "groups", is_group=True)
         _unique(directory / "organizations.yaml", (o.name for o in orgs), "organization")
         places = tuple(_load_places(directory / "places.yaml"))
+        regions = tuple(_load_regions(directory / "regions.yaml"))
         leaders_path = directory / "leaders.yaml"
         data = _read(leaders_path)
         roles = _mapping(leaders_path, data, "roles")
@@ -149,6 +160,7 @@ class Gazetteer:
             countries=countries,
             organizations=tuple(orgs),
             places=places,
+            regions=regions,
             leaders=leaders,
             titles=titles,
             honorifics=honorifics,
@@ -304,14 +316,29 @@ def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
 def _load_places(path: Path) -> Iterator[Place]:
     data = _read(path)
     for entry, item in _entries(path, data, "places"):
-        _known(path, entry, item, {"name", "names", "claimants", "administered_by", "wikidata"})
+        _known(path, entry, item, {"name", "names", "claimants", "administered_by", "wikidata", "disputed"})
         administered = item.get("administered_by")
+        disputed = item.get("disputed", True)
+        if not isinstance(disputed, bool):
+            raise DataFileError(path, entry, f"disputed must be true or false, got {disputed!r}")
         yield Place(
             name=item["name"],
             names=tuple(_strings(path, entry, item.get("names"), allow_empty=False)),
             claimants=tuple(_code(path, entry, c, "claimants") for c in item.get("claimants") or ()),
             administered_by=_code(path, entry, administered, "administered_by") if administered else None,
             wikidata=_wikidata(path, entry, item),
+            disputed=disputed,
+        )
+
+
+def _load_regions(path: Path) -> Iterator[Region]:
+    data = _read(path)
+    for entry, item in _entries(path, data, "regions"):
+        _known(path, entry, item, {"name", "names", "adjectives"})
+        yield Region(
+            name=item["name"],
+            names=tuple(_strings(path, entry, item.get("names"), allow_empty=False)),
+            adjectives=tuple(_strings(path, entry, item.get("adjectives"))),
         )
 
 

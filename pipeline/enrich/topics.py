@@ -60,6 +60,7 @@ class Scoring:
     min_context: float
     max_evidence_phrases: int
     max_evidence_sentences: int
+    max_entity_evidence: float
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Taxonomy:
                 min_context=float(raw["min_context"]),
                 max_evidence_phrases=int(raw["max_evidence_phrases"]),
                 max_evidence_sentences=int(raw["max_evidence_sentences"]),
+                max_entity_evidence=float(raw["max_entity_evidence"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFileError(path, "scoring", f"missing or invalid value: {exc}") from exc
@@ -317,7 +319,7 @@ class TopicComponent:
                 evidence += weight
                 repeats += s.repeat * (count - 1)
             ents = entity_cues.get(topic.id, [])
-            evidence += s.medium * len(ents) + min(repeats, s.max_repeat)
+            evidence += min(s.medium * len(ents), s.max_entity_evidence) + min(repeats, s.max_repeat)
             if evidence >= s.threshold:
                 ranked = sorted(
                     cues, key=lambda c: (state.kinds[(topic.id, c)] != _STRONG, -cues[c], c)

@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,9 +101,20 @@ def synthetic_articles(n: int, seed: int = 7) -> list[Article]:
 
 
 def with_prefix(settings: Settings, prefix: str) -> Settings:
-    return dataclasses.replace(
-        settings, elasticsearch=dataclasses.replace(settings.elasticsearch, index_prefix=prefix)
-    )
+    return dataclasses.replace(settings, elasticsearch=dataclasses.replace(settings.elasticsearch, index_prefix=prefix))
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    docs_per_second: float
+    client_cpu_ms_per_1k: float  # this process's CPU per 1,000 docs: the client-side cost alone
+
+
+def measure(docs: int, run: Callable[[], None]) -> Measurement:
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return Measurement(docs / wall, 1_000_000 * cpu / docs)
 
 
 def main() -> int:
@@ -121,56 +133,62 @@ def main() -> int:
     warmup = synthetic_articles(500, seed=1)
     decision = detect_analysis(es)
     run_tag = uuid.uuid4().hex[:6]
-    prefixes: list[Settings] = []
-    chancery: list[float] = []
-    bare: list[float] = []
+    created: list[Settings] = []
+    results: dict[str, list[Measurement]] = {"bare": [], "chancery": []}
 
-    def run_chancery(round_no: int, docs: list[Article]) -> float:
+    def run_chancery(round_no: int, docs: list[Article]) -> Measurement:
         s = with_prefix(settings, f"bench-{run_tag}-{round_no}-chancery")
-        prefixes.append(s)
-        setup_index(es, s)
-        started = time.perf_counter()
-        report = index_articles(es, docs, s, Tally())
-        elapsed = time.perf_counter() - started
-        assert report.failed == 0 and report.indexed == len(docs), report
-        return len(docs) / elapsed
+        created.append(s)
+        setup_index(es, s)  # not timed: once per deployment, not per batch
 
-    def run_bare(round_no: int, docs: list[Article]) -> float:
+        def go() -> None:
+            report = index_articles(es, docs, s, Tally())
+            assert report.failed == 0 and report.indexed == len(docs), report
+
+        return measure(len(docs), go)
+
+    def run_bare(round_no: int, docs: list[Article]) -> Measurement:
         s = with_prefix(settings, f"bench-{run_tag}-{round_no}-bare")
-        prefixes.append(s)
+        created.append(s)
         index = f"{s.elasticsearch.index_prefix}-plain"
         create_plain_index(es, index, decision)
-        started = time.perf_counter()
-        failed = bare_streaming_bulk(es, docs, index, s)
-        elapsed = time.perf_counter() - started
-        assert failed == 0
-        return len(docs) / elapsed
 
+        def go() -> None:
+            assert bare_streaming_bulk(es, docs, index, s) == 0
+
+        return measure(len(docs), go)
+
+    paths = {"bare": run_bare, "chancery": run_chancery}
     try:
-        run_bare(0, warmup)  # warm the JVM, the connection pool and the analysis chain
-        run_chancery(0, warmup)
+        for run in paths.values():  # warm the JVM, the connection pool and the analysis chain
+            run(0, warmup)
         for round_no in range(1, args.rounds + 1):
-            order = (run_bare, run_chancery) if round_no % 2 else (run_chancery, run_bare)
-            for run in order:
-                rate = run(round_no, articles)
-                (bare if run is run_bare else chancery).append(rate)
+            order = ("bare", "chancery") if round_no % 2 else ("chancery", "bare")
+            for name in order:
+                m = paths[name](round_no, articles)
+                results[name].append(m)
                 print(
-                    f"round {round_no} {'bare    ' if run is run_bare else 'chancery'} {rate:8.0f} docs/s",
+                    f"round {round_no} {name:9} {m.docs_per_second:8.0f} docs/s "
+                    f"{m.client_cpu_ms_per_1k:7.0f} ms client CPU per 1k docs",
                     flush=True,
                 )
     finally:
-        for s in prefixes:
+        for s in created:
             remove_index_family(es, s)
         es.close()
 
-    bare_median, chancery_median = statistics.median(bare), statistics.median(chancery)
+    bare = statistics.median(m.docs_per_second for m in results["bare"])
+    ours = statistics.median(m.docs_per_second for m in results["chancery"])
+    bare_cpu = statistics.median(m.client_cpu_ms_per_1k for m in results["bare"])
+    our_cpu = statistics.median(m.client_cpu_ms_per_1k for m in results["chancery"])
+    es_settings = settings.elasticsearch
     print(
         f"\nN={args.n} rounds={args.rounds} analysis={decision.choice.value} "
-        f"chunk={settings.elasticsearch.bulk_chunk_docs} docs/{settings.elasticsearch.bulk_chunk_bytes} bytes"
+        f"chunk={es_settings.bulk_chunk_docs} docs / {es_settings.bulk_chunk_bytes} bytes"
     )
-    print(f"bare streaming_bulk : {bare_median:8.0f} docs/s (median)")
-    print(f"chancery index_articles: {chancery_median:8.0f} docs/s (median)")
-    print(f"ratio chancery/bare : {chancery_median / bare_median:.3f}  (goal >= 0.9)")
+    print(f"bare streaming_bulk     {bare:8.0f} docs/s  {bare_cpu:6.0f} ms client CPU/1k docs (medians)")
+    print(f"chancery index_articles {ours:8.0f} docs/s  {our_cpu:6.0f} ms client CPU/1k docs (medians)")
+    print(f"ratio chancery/bare     {ours / bare:8.3f}  (goal >= 0.9)")
     return 0
 
 

@@ -101,8 +101,12 @@ def document_action(document: Mapping[str, Any], index: str, op_type: str = "ind
 def index_articles(
     es: Elasticsearch, articles: Iterable[Article], settings: Settings, tally: Tally
 ) -> IndexReport:
-    """Index articles into the write alias; the index must have been set up (`setup_index`)."""
+    """Index articles into the write alias, setting the index up first if it does not exist yet."""
     write_alias = IndexNames(settings.elasticsearch.index_prefix).write_alias
+    if not es.indices.exists_alias(name=write_alias):
+        from pipeline.index.setup import setup_index  # setup builds on this module
+
+        setup_index(es, settings)
     return index_documents(es, (article_action(a, write_alias) for a in articles), settings, tally)
 
 
@@ -112,11 +116,14 @@ def index_documents(
     settings: Settings,
     tally: Tally,
     keep_existing: bool = False,
+    require_alias: bool = True,
 ) -> IndexReport:
     """Stream actions through bulk; one outcome per action, failures dead-lettered.
 
     With ``keep_existing`` (create-only actions, as reindex sends them) a version conflict
     means the target already holds a newer copy: counted as kept, not as a failure.
+    ``require_alias`` (the default) makes a write to a missing alias fail instead of letting
+    Elasticsearch auto-create a concrete index of that name with guessed mappings.
     """
     es_settings = settings.elasticsearch
     names = IndexNames(es_settings.index_prefix)
@@ -138,6 +145,7 @@ def index_documents(
             initial_backoff=es_settings.bulk_initial_backoff,
             max_backoff=es_settings.bulk_max_backoff,
             retry_on_status=RETRY_ON_STATUS,
+            require_alias=require_alias,
         ):
             info = next(iter(item.values()))
             action = _take(pending, info.get("_id"))

@@ -329,7 +329,7 @@ def reindex(es: Elasticsearch, settings: Settings, force: bool = False) -> Reind
 
 def _copy(es: Elasticsearch, settings: Settings, source: str, target: str) -> IndexReport:
     actions = (document_action(doc, target, op_type="create") for doc in scan_documents(es, source))
-    return index_documents(es, actions, settings, Tally(), keep_existing=True)
+    return index_documents(es, actions, settings, Tally(), keep_existing=True, require_alias=False)
 
 
 def scan_documents(es: Elasticsearch, index: str, batch: int = SCAN_BATCH) -> Iterator[dict[str, Any]]:

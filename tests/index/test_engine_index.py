@@ -237,3 +237,11 @@ def test_run_reports_are_stored_and_rerun_reports_replace(es: Any, index_setting
     assert first.where == second.where == "index" and first.id == second.id == "nightly:r1"
     runs = recent_runs(es, index_settings)
     assert [(r["id"], r["status"], r["extra"]) for r in runs] == [("nightly:r1", "failed", {"any": "thing"})]
+
+
+def test_indexing_before_setup_sets_the_index_up(es: Any, index_settings: Settings) -> None:
+    report = _ingest(es, index_settings)
+    names = IndexNames(index_settings.elasticsearch.index_prefix)
+    assert report.indexed == len(CORPUS)
+    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(1)}
+    assert not es.indices.exists(index=f"{names.prefix}-write")  # never auto-created as a concrete index

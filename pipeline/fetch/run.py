@@ -156,13 +156,43 @@ class _Crawler:
             for future in done:
                 what, payload = pending.pop(future)
                 if what == "discover":
-                    for item in future.result():
-                        self._discovered(item, payload, sink)
+                    self._discovery_done(future, payload, sink)
                 else:
-                    host = payload
+                    host, candidate = payload
                     self.inflight[host] -= 1
-                    self._complete(future.result(), sink)
+                    self._article_done(future, candidate, sink)
             self._submit_ready(pending)
+
+    # A bug in one source's discovery or one page's handling must not end the run:
+    # it is logged with its traceback and recorded as that item's outcome.
+
+    def _discovery_done(self, future: Future[Any], source: Source, sink: WarcSink) -> None:
+        try:
+            items = future.result()
+        except Exception as exc:
+            log.exception("discovery failed", extra={"fields": {"source": source.id}})
+            self._record(
+                source.url or source.id,
+                source.id,
+                Outcome.PARSE_ERROR,
+                kind=source.kind.value,
+                reason=f"discovery failed: {type(exc).__name__}: {exc}",
+            )
+            return
+        for item in items:
+            self._discovered(item, source, sink)
+
+    def _article_done(self, future: Future[Any], candidate: Candidate, sink: WarcSink) -> None:
+        try:
+            self._complete(future.result(), sink)
+        except Exception as exc:
+            log.exception("fetch failed", extra={"fields": {"url": candidate.url}})
+            self._record(
+                candidate.url,
+                candidate.source_id,
+                Outcome.CONNECTION_ERROR,
+                reason=f"unexpected {type(exc).__name__}: {exc}",
+            )
 
     def _configure_hosts(self, source: Source) -> None:
         for url in source.urls:
@@ -182,7 +212,7 @@ class _Crawler:
                 if queue and budget > 0 and self.inflight.get(host, 0) < self.host_limit.get(host, default_limit):
                     candidate = queue.popleft()
                     self.inflight[host] = self.inflight.get(host, 0) + 1
-                    pending[self.pool.submit(self._fetch_article, candidate)] = ("article", host)
+                    pending[self.pool.submit(self._fetch_article, candidate)] = ("article", (host, candidate))
                     budget -= 1
                     progressed = True
 

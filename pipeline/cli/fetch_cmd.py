@@ -22,7 +22,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--since", type=parse_day, help="window start, inclusive (YYYY-MM-DD or ISO 8601)")
     parser.add_argument("--until", type=parse_day, help="window end, exclusive (YYYY-MM-DD or ISO 8601)")
     parser.add_argument("--report", type=Path, help="write the JSON run report here")
-    parser.add_argument("--out", type=Path, help="directory for the WARC (default: CHANCERY_HOME/captures)")
+    parser.add_argument(
+        "--out", help="directory or object-store URL (s3://...) for the WARC (default: CHANCERY_HOME/captures)"
+    )
     parser.add_argument("--run-id", help="run id, names the WARC (default: fetch-<UTC time>-<random>)")
     parser.add_argument("--refetch", action="store_true", help="fetch articles the seen-store already has")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("chancery fetch: --since must be before --until", file=sys.stderr)
         return EXIT_USAGE
     run_id = args.run_id or f"fetch-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    out_dir = args.out or settings.captures_dir
+    out_dir: Path | str = args.out if args.out and "://" in args.out else Path(args.out or settings.captures_dir)
     fetched = run_fetch(
         settings,
         sources,
@@ -75,5 +77,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         args.report.write_text(fetched.to_json(), encoding="utf-8")
     console = Console(stderr=True)
     console.print(fetched.report.table())
-    console.print(f"WARC: {', '.join(str(p) for p in fetched.warc_paths)}")
+    console.print(f"WARC: {', '.join([str(p) for p in fetched.warc_paths] + fetched.warc_urls)}")
     return EXIT_OK

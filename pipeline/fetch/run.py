@@ -14,6 +14,7 @@ new / changed / unchanged → new and changed pages go into the WARC.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -47,8 +48,9 @@ class FetchRun:
     """What a run produced: the WARC file(s) written and the report of every attempt."""
 
     run_id: str
-    warc_paths: list[Path]
+    warc_paths: list[Path]  # local files, ready for pipeline.process.read_inputs
     report: FetchReport
+    warc_urls: list[str] = dataclasses.field(default_factory=list)  # object-store copies, when out_dir is a URL
 
     def to_json(self) -> str:
         return self.report.to_json()
@@ -74,18 +76,21 @@ def run_fetch(
     sources: list[Source],
     window: tuple[datetime, datetime] | None,
     run_id: str,
-    out_dir: Path,
+    out_dir: Path | str,
     refetch: bool = False,
     show_progress: bool | None = None,
 ) -> FetchRun:
-    """Fetch every enabled source given; write ``out_dir/{run_id}.warc.gz``; never raise for one bad URL.
+    """Fetch the sources given; write ``out_dir/{run_id}.warc.gz``; never raise for one bad URL.
 
     ``window`` is [start, end) and selects feed entries, sitemap entries and archive
     records by date (undated ones are left out when a window is given).
+    ``out_dir`` may be an object-store URL (``s3://bucket/captures``, any fsspec URL): the WARC
+    is written under ``CHANCERY_HOME/captures/staging`` and copied there when the run ends.
     ``show_progress``: None shows bars only on a terminal.
     """
-    out_dir = Path(out_dir)
-    warc_path = out_dir / f"{run_id}.warc.gz"
+    remote = _is_url(out_dir)
+    local_dir = settings.captures_dir / "staging" if remote else Path(out_dir)
+    warc_path = local_dir / f"{run_id}.warc.gz"
     report = FetchReport(run_id=run_id, window=window, warc_files=[str(warc_path)])
     with (
         _Crawler(settings, run_id, report, refetch) as crawler,
@@ -94,8 +99,25 @@ def run_fetch(
     ):
         crawler.run(sources, window, sink, progress)
     report.finish()
+    urls = [publish(warc_path, str(out_dir))] if remote else []
+    report.warc_files.extend(urls)
     log_event(log, "fetch run done", run_id=run_id, warc=str(warc_path), **report.counts_by_outcome())
-    return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report)
+    return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report, warc_urls=urls)
+
+
+def _is_url(location: Path | str) -> bool:
+    return isinstance(location, str) and "://" in location and not location.startswith("file://")
+
+
+def publish(path: Path, destination: str) -> str:
+    """Copy a finished WARC to an object store (fsspec URL); return its URL there."""
+    import fsspec  # only for object-store destinations
+
+    target = f"{destination.rstrip('/')}/{path.name}"
+    with path.open("rb") as source, fsspec.open(target, "wb") as sink:
+        while chunk := source.read(1024 * 1024):
+            sink.write(chunk)
+    return target
 
 
 class _Crawler:

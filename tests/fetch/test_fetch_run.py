@@ -218,3 +218,12 @@ def test_chancery_fetch_writes_warc_and_report(newsroom: Newsroom, fetch_setting
     assert {u["url"] for u in report["urls"]} == {feed, a}  # the 2023 entry is outside the window
     assert set(report["urls"][0]) >= {"url", "source", "outcome", "status", "bytes", "redirects", "seconds"}
     assert (tmp_path / "warc" / "cli-run.warc.gz").is_file()
+
+
+def test_warc_to_an_object_store_url(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:
+    url = newsroom.page("/press/store", article("Consulate reopens", "The consulate resumed visa services."))
+    source = Source(id="mfa", name="Ministry", kind=SourceKind.URLS, urls=(url,))
+    run = run_fetch(fetch_settings, [source], None, "to-store", "memory://chancery-test/captures", show_progress=False)
+    assert run.warc_urls == ["memory://chancery-test/captures/to-store.warc.gz"]
+    replayed = [p for p in iter_responses(run.warc_urls[0]) if isinstance(p, RawPage)]
+    assert [p.url for p in replayed] == [url] and run.warc_paths[0].is_file()

@@ -26,9 +26,7 @@ def create_plain_index(es: Elasticsearch, index: str, decision: AnalysisDecision
     )
 
 
-def bare_streaming_bulk(
-    es: Elasticsearch, articles: Sequence[Article], index: str, settings: Settings
-) -> int:
+def bare_streaming_bulk(es: Elasticsearch, articles: Sequence[Article], index: str, settings: Settings) -> int:
     """Index with nothing but the helper; returns the number of failed documents."""
     failed = 0
     actions: Any = ({"_index": index, "_id": a.id, "_source": a.to_dict()} for a in articles)

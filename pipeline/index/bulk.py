@@ -5,7 +5,8 @@ URL), so a re-run overwrites instead of duplicating. `index_documents` streams a
 `helpers.streaming_bulk` (chunked by count and bytes, 429/5xx retried with capped exponential
 backoff) and turns every `(ok, info)` into an outcome. A failed document is counted as
 `Outcome.INDEX_ERROR`, logged with its id and URL, and written with its reason to the
-dead-letter index, or to JSON lines under `settings.deadletter_dir` when the engine is gone.
+dead-letter index. When the engine goes away mid-batch, the unconfirmed documents go to JSON
+lines under `settings.deadletter_dir` and `EngineUnavailable` is raised (nothing marked done).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from elastic_transport import TransportError
 from elasticsearch import Elasticsearch, helpers
 
 from pipeline.config import Settings
-from pipeline.index.client import is_unreachable
+from pipeline.index.client import HOW_TO_START, EngineUnavailable, is_unreachable
 from pipeline.index.mapping import IndexNames
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, format_datetime
@@ -98,16 +99,24 @@ def document_action(document: Mapping[str, Any], index: str, op_type: str = "ind
     return {"_op_type": op_type, "_index": index, "_id": str(document["id"]), "_source": document}
 
 
-def index_articles(
-    es: Elasticsearch, articles: Iterable[Article], settings: Settings, tally: Tally
-) -> IndexReport:
+def index_articles(es: Elasticsearch, articles: Iterable[Article], settings: Settings, tally: Tally) -> IndexReport:
     """Index articles into the write alias, setting the index up first if it does not exist yet."""
     write_alias = IndexNames(settings.elasticsearch.index_prefix).write_alias
-    if not es.indices.exists_alias(name=write_alias):
-        from pipeline.index.setup import setup_index  # setup builds on this module
-
-        setup_index(es, settings)
+    _ensure_write_alias(es, settings, write_alias)
     return index_documents(es, (article_action(a, write_alias) for a in articles), settings, tally)
+
+
+def _ensure_write_alias(es: Elasticsearch, settings: Settings, write_alias: str) -> None:
+    from pipeline.index.setup import setup_index  # setup builds on this module
+
+    try:
+        if not es.indices.exists_alias(name=write_alias):
+            setup_index(es, settings)
+    except TransportError as exc:
+        if not is_unreachable(exc):
+            raise
+        # Not here: the bulk below meets the same outage and dead-letters every article to a file.
+        log_event(log, "setup_skipped_engine_unreachable", logging.WARNING, reason=str(exc))
 
 
 def index_documents(
@@ -153,8 +162,9 @@ def index_documents(
     except TransportError as exc:
         if not is_unreachable(exc):
             raise
-        # The transport already retried; the engine is gone. Everything not yet confirmed, and
-        # everything still to come, is dead-lettered to a file so nothing is lost silently.
+        # The transport already retried: the engine is gone. What was sent but not confirmed is
+        # dead-lettered to a file; the rest of the input is left unread, and the caller is told,
+        # so nothing is marked done. A rerun of the same input is idempotent.
         report.engine_unreachable = True
         letters.to_file_only = True
         reason = f"engine unreachable: {exc}"
@@ -163,9 +173,11 @@ def index_documents(
             for action in queue:
                 _fail(action, None, "engine_unreachable", reason, report, tally, letters)
         pending.clear()
-        for action in stream:
-            _fail(action, None, "engine_unreachable", reason, report, tally, letters)
-            pending.clear()
+        letters.flush()
+        raise EngineUnavailable(
+            f"Elasticsearch became unreachable while indexing into {report.index}: {report.indexed} indexed, "
+            f"{report.deadlettered_to_file} unconfirmed written to {report.deadletter_file}; {HOW_TO_START}"
+        ) from exc
     finally:
         letters.flush()
         report.seconds = time.perf_counter() - started
@@ -198,9 +210,7 @@ def _peek_index(actions: Iterable[Mapping[str, Any]]) -> _Peeked:
     return _Peeked(str(first.get("_index", "")), chained())
 
 
-def _tracked(
-    actions: Iterable[Mapping[str, Any]], pending: dict[str, deque[Mapping[str, Any]]]
-) -> Iterator[Any]:
+def _tracked(actions: Iterable[Mapping[str, Any]], pending: dict[str, deque[Mapping[str, Any]]]) -> Iterator[Any]:
     """Remember each action until bulk reports on it, so a failure can be dead-lettered whole."""
     for action in actions:
         pending[str(action["_id"])].append(action)
@@ -332,9 +342,7 @@ class DeadLetterWriter:
         try:
             response = self.es.bulk(operations=operations, refresh="wait_for")
         except TransportError as exc:
-            log_event(
-                log, "deadletter_index_unavailable", logging.ERROR, reason=str(exc), file=str(self.file)
-            )
+            log_event(log, "deadletter_index_unavailable", logging.ERROR, reason=str(exc), file=str(self.file))
             self.to_file_only = is_unreachable(exc)
             return letters
         leftover = []

@@ -71,9 +71,7 @@ def _endpoint(settings: Settings) -> tuple[str, tuple[str, str] | None]:
     try:
         url, username, password = local.connection(settings)
     except local.EngineNotStarted as exc:
-        raise EngineUnavailable(
-            f"no Elasticsearch configured and no local engine: {exc}; {HOW_TO_START}"
-        ) from exc
+        raise EngineUnavailable(f"no Elasticsearch configured and no local engine: {exc}; {HOW_TO_START}") from exc
     return url, (username, password)
 
 
@@ -97,9 +95,7 @@ def check_available(es: Elasticsearch) -> dict[str, Any]:
             f"Elasticsearch at {url} is not healthy: {HOW_TO_START} (cause: {_root_cause(exc)})", url
         ) from exc
     if health.get("status") == "red":
-        raise EngineUnavailable(
-            f"Elasticsearch at {url} reports cluster health red; check the node's log", url
-        )
+        raise EngineUnavailable(f"Elasticsearch at {url} reports cluster health red; check the node's log", url)
     return health
 
 

@@ -78,9 +78,7 @@ def decide_analysis(modules: Collection[str], hunspell_tokens: Sequence[str] | N
             Analysis.ENGLISH, "analysis-common module present: english stemmer, stop words, synonyms"
         )
     if hunspell_tokens is not None and tuple(hunspell_tokens) == HUNSPELL_PROBE_EXPECTED:
-        return AnalysisDecision(
-            Analysis.HUNSPELL, f"no analysis-common; hunspell {HUNSPELL_LOCALE} probe stems words"
-        )
+        return AnalysisDecision(Analysis.HUNSPELL, f"no analysis-common; hunspell {HUNSPELL_LOCALE} probe stems words")
     if hunspell_tokens is None:
         reason = f"no analysis-common and no hunspell {HUNSPELL_LOCALE} dictionary: no stemming"
     else:

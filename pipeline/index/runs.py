@@ -73,9 +73,7 @@ def recent_runs(es: Elasticsearch, settings: Settings, size: int = 10) -> list[d
     return [dict(hit["_source"], id=hit["_id"]) for hit in response["hits"]["hits"]]
 
 
-def _stored_in_file(
-    settings: Settings, document: Mapping[str, Any], doc_id: str | None, reason: str
-) -> StoredRun:
+def _stored_in_file(settings: Settings, document: Mapping[str, Any], doc_id: str | None, reason: str) -> StoredRun:
     path = _to_file(settings, document, doc_id)
     log_event(log, "run_report_to_file", logging.WARNING, id=doc_id, file=str(path), reason=reason)
     return StoredRun(doc_id or "", str(path))

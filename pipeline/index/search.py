@@ -212,9 +212,7 @@ def search(es: Elasticsearch, settings: Settings, q: SearchQuery) -> SearchResul
     try:
         response = es.search(index=alias, **request).body
     except NotFoundError as exc:
-        raise IndexMissing(
-            f"there is no index {alias!r} yet: run `chancery index setup` or ingest articles"
-        ) from exc
+        raise IndexMissing(f"there is no index {alias!r} yet: run `chancery index setup` or ingest articles") from exc
     return parse_response(response, q, request)
 
 
@@ -256,9 +254,7 @@ def _hit(hit: dict[str, Any]) -> SearchHit:
 
 def _snippet(highlight: dict[str, list[str]], source: dict[str, Any]) -> str:
     """Matched body fragments, else the matched summary, else the body's opening or the summary."""
-    matched = [
-        name for name in ("body", "summary") if any(HIGHLIGHT_PRE in f for f in highlight.get(name, []))
-    ]
+    matched = [name for name in ("body", "summary") if any(HIGHLIGHT_PRE in f for f in highlight.get(name, []))]
     for name in [*matched, "body"]:
         if highlight.get(name):
             return " … ".join(highlight[name])

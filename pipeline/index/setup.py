@@ -237,9 +237,7 @@ def _single_alias_target(es: Elasticsearch, alias: str) -> str | None:
     for index, body in response.body.items():
         if body.get("aliases", {}).get(alias, {}).get("is_write_index"):
             return str(index)
-    raise IndexLayoutError(
-        f"alias {alias} points at several indices {sorted(indices)}: fix it with the aliases API"
-    )
+    raise IndexLayoutError(f"alias {alias} points at several indices {sorted(indices)}: fix it with the aliases API")
 
 
 def ensure_side_index(
@@ -305,9 +303,7 @@ def reindex(es: Elasticsearch, settings: Settings, force: bool = False) -> Reind
                 _add(target, names.write_alias, write=True),
             ]
         )
-        message = (
-            f"aliases {names.read_alias} and {names.write_alias} now on {target}; {source} kept for rollback"
-        )
+        message = f"aliases {names.read_alias} and {names.write_alias} now on {target}; {source} kept for rollback"
     else:
         message = (
             f"{copy.failed} documents could not be copied (see {names.deadletter}); reads stay on {source}, "
@@ -379,9 +375,7 @@ def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
             "analysis": meta.get("analysis"),
             "fingerprint": meta.get("fingerprint"),
         }
-    deadletters = (
-        es.count(index=names.deadletter).body["count"] if es.indices.exists(index=names.deadletter) else 0
-    )
+    deadletters = es.count(index=names.deadletter).body["count"] if es.indices.exists(index=names.deadletter) else 0
     return {
         "read_alias": {names.read_alias: _single_alias_target(es, names.read_alias)},
         "write_alias": {names.write_alias: _single_alias_target(es, names.write_alias)},

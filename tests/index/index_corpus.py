@@ -19,9 +19,9 @@ def make_article(
     topics: tuple[str, ...] = (),
     domain: str = "wire.example",
 ) -> Article:
-    entities = tuple(
-        Entity(name=p, type=EntityType.PERSON, mentions=1, surface_forms=(p,)) for p in persons
-    ) + tuple(Entity(name=o, type=EntityType.ORGANIZATION, mentions=1) for o in organizations)
+    entities = tuple(Entity(name=p, type=EntityType.PERSON, mentions=1, surface_forms=(p,)) for p in persons) + tuple(
+        Entity(name=o, type=EntityType.ORGANIZATION, mentions=1) for o in organizations
+    )
     return Article.new(
         f"https://{domain}/news/{slug}",
         source=SourceRef(domain=domain, id=domain.split(".")[0]),
@@ -111,7 +111,5 @@ def full_article() -> Article:
         tone=-0.2,
         enrichment_scope="full",
         story_id="story-1",
-        provenance=Provenance(
-            fetch_url="https://wire.example/a", warc_file="x.warc.gz", warc_offset=10, run_id="r1"
-        ),
+        provenance=Provenance(fetch_url="https://wire.example/a", warc_file="x.warc.gz", warc_offset=10, run_id="r1"),
     )

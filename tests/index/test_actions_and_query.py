@@ -59,8 +59,7 @@ def test_engine_unavailable_survives_pickling() -> None:
 
 def test_or_and_words_become_operators_outside_quotes() -> None:
     assert (
-        to_simple_query_syntax('sanctions OR embargo -oil "war OR peace"')
-        == 'sanctions | embargo -oil "war OR peace"'
+        to_simple_query_syntax('sanctions OR embargo -oil "war OR peace"') == 'sanctions | embargo -oil "war OR peace"'
     )
     assert to_simple_query_syntax("talks AND summit") == "talks + summit"
 
@@ -92,9 +91,7 @@ def test_filters_are_filters() -> None:
     assert {"range": {"published_at": {"gte": "2024-01-01", "lte": "2024-01-31||/d"}}} in filters
     assert "wire.example" in str(filters)
     assert "Lavrov" in str(filters)
-    assert request["sort"] == [
-        {"published_at": {"order": "desc", "missing": "_last"}}
-    ]  # no text: newest first
+    assert request["sort"] == [{"published_at": {"order": "desc", "missing": "_last"}}]  # no text: newest first
 
 
 def test_histogram_interval_follows_the_window() -> None:

@@ -33,7 +33,7 @@ import urllib3
 
 from pipeline.config import FetchSettings
 from pipeline.fetch.content import BodyDecoder, BodyTooLarge, ContentKind, acceptable_type
-from pipeline.fetch.ssrf import Refusal, SsrfGuard
+from pipeline.fetch.ssrf import BlockedAddress, Refusal, SsrfGuard, guarded_pool_classes
 from pipeline.outcomes import Outcome
 from pipeline.urls import canonicalize
 
@@ -113,6 +113,7 @@ class Fetcher:
         # we use none of it. No proxy or .netrc from the environment: settings are the only config.
         size = max(settings.global_concurrency, 4)
         self.pool = urllib3.PoolManager(num_pools=max(size, 32), maxsize=size, block=False, retries=False)
+        self.pool.pool_classes_by_scheme = guarded_pool_classes(self.guard)
         self._timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
 
     def close(self) -> None:
@@ -195,6 +196,8 @@ class Fetcher:
                     retries=False,
                     timeout=self._timeout,
                 )
+            except BlockedAddress as exc:
+                return self._failed(url, current, Outcome.SSRF_BLOCKED, str(exc), redirects, headers, started)
             except urllib3.exceptions.NewConnectionError as exc:  # refused, unreachable, DNS: before timeouts,
                 return self._failed(url, current, Outcome.CONNECTION_ERROR, _short(exc), redirects, headers, started)
             except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:  # as it subclasses ConnectTimeoutError

@@ -13,6 +13,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.outcomes import Outcome
@@ -79,6 +80,39 @@ class SsrfGuard:
         if address.is_unspecified or address.is_reserved or not address.is_global:
             return "non-public address"
         return None
+
+
+class BlockedAddress(Exception):
+    """Raised inside urllib3 when the socket actually connected to a refused address."""
+
+
+def guarded_pool_classes(guard: SsrfGuard) -> dict[str, type]:
+    """urllib3 pool classes whose connections check the peer address after connecting.
+
+    The name was already checked before the request; this second check closes the
+    DNS-rebinding gap (a zero-TTL name that resolves somewhere else the second time):
+    whatever address the socket really reached must pass the same guard.
+    """
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def checked(base: type) -> type:
+        def _new_conn(self: Any) -> socket.socket:
+            sock: socket.socket = base._new_conn(self)  # type: ignore[attr-defined]
+            peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%", 1)[0])
+            reason = guard.refuse_address(peer)
+            if reason:
+                sock.close()
+                raise BlockedAddress(f"{self.host} connected to {peer}: {reason}")
+            return sock
+
+        return type(f"Guarded{base.__name__}", (base,), {"_new_conn": _new_conn})
+
+    http_conn, https_conn = checked(HTTPConnection), checked(HTTPSConnection)
+    return {
+        "http": type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:

@@ -76,3 +76,19 @@ def test_file_url_through_the_fetcher(fetch_settings: Settings) -> None:
     with Fetcher(fetch_settings.fetch) as fetcher:
         result = fetcher.fetch("file:///etc/passwd")
     assert result.outcome is Outcome.SSRF_BLOCKED
+
+
+class _NameCheckFooled(SsrfGuard):
+    """A guard whose DNS check is fooled, as by a rebinding name: only the connect-time check remains."""
+
+    def check(self, url: str) -> None:  # type: ignore[override]
+        return None
+
+
+def test_the_connected_address_is_checked_too_dns_rebinding(newsroom: Newsroom, fetch_settings: Settings) -> None:
+    url = newsroom.route("/rebind", Reply(body=b"<html>internal</html>"))
+    closed = dataclasses.replace(fetch_settings.fetch, allow_networks=())
+    with Fetcher(closed, guard=_NameCheckFooled()) as fetcher:
+        result = fetcher.fetch(url)
+    assert result.outcome is Outcome.SSRF_BLOCKED and "connected to 127.0.0.1" in result.reason
+    assert newsroom.hits_for("/rebind") == []  # refused after connect, before the request was sent

@@ -173,13 +173,17 @@ def ingest_newsroom(console: Console, newsroom: Newsroom, settings: Settings) ->
     return report
 
 
-def unchanged_count(report: IngestReport) -> int:
-    """Articles the fetcher found identical to an earlier capture: not captured again, still indexed."""
+def fetch_changes(report: IngestReport) -> dict[str, int]:
+    """How the fetched articles compare with earlier captures: new, changed, unchanged."""
     fetch = report.fetch_report
     if isinstance(fetch, str):  # the fetch report's JSON text
         fetch = json.loads(fetch)
-    changes = (fetch or {}).get("changes") or {}
-    return int(changes.get("unchanged", 0))
+    return {str(kind): int(count) for kind, count in ((fetch or {}).get("changes") or {}).items()}
+
+
+def unchanged_count(report: IngestReport) -> int:
+    """Articles the fetcher found identical to an earlier capture: not captured again, still indexed."""
+    return fetch_changes(report).get("unchanged", 0)
 
 
 def _make_searchable(settings: Settings) -> None:
@@ -218,17 +222,22 @@ def _ingest_and_search(console: Console, newsroom: Newsroom, settings: Settings)
 def _print_report(console: Console, report: IngestReport, seconds: float) -> None:
     from rich.table import Table
 
-    table = Table(
-        title=f"Run {report.run_id}: {report.indexed} indexed, {report.failed} dead-lettered in {seconds:.1f} s"
+    console.print(
+        f"[bold]Run {report.run_id}[/bold]: {report.indexed} indexed, {report.failed} dead-lettered, in {seconds:.1f} s"
     )
+    changes = fetch_changes(report)
+    if changes:
+        console.print("Fetched articles: " + ", ".join(f"{count} {kind}" for kind, count in changes.items()))
+    table = Table()
     table.add_column("outcome")
     table.add_column("count", justify="right")
     table.add_column("example reason")
     for outcome, count in report.tally.as_dict().items():
         table.add_row(outcome, str(count), report.tally.reasons.get(outcome, ""))
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     for path in report.warc_paths:
-        console.print(f"  raw capture (WARC): {path}")
+        console.print(f"Raw capture (WARC): {path}")
 
 
 def _print_search(console: Console, es: Any, settings: Settings, example: ExampleSearch) -> None:
@@ -256,7 +265,7 @@ def _print_next_steps(console: Console, settings: Settings, newsroom: Newsroom) 
     console.print("Search from the command line, for example:")
     for command in (
         "chancery search '\"Kuril Islands\"' --from 2015-09-01 --to 2015-10-31",
-        "chancery search Syria --person 'Sergei Lavrov' -n 5",
+        "chancery search Syria --person 'Sergey Lavrov' -n 5",
         "chancery search --topic sanctions --country JP",
         "chancery search 'peace treaty' --json",
     ):

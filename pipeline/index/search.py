@@ -15,7 +15,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, NotFoundError
 
 from pipeline.config import Settings
-from pipeline.index.mapping import IndexNames
+from pipeline.index.mapping import DIPLOMACY_SYNONYMS, IndexNames
 
 # Title matters most, then the standfirst, then the body; entity names count like the body.
 TEXT_FIELDS = (
@@ -103,6 +103,40 @@ def to_simple_query_syntax(text: str) -> str:
     return "".join(parts).strip()
 
 
+# Each member of a group maps to the whole group: one search for any name finds all of them.
+SYNONYM_GROUPS: dict[str, tuple[str, ...]] = {
+    member: group
+    for group in (tuple(m.strip() for m in rule.split(",")) for rule in DIPLOMACY_SYNONYMS)
+    for member in group
+}
+_SYNONYM_PATTERN = re.compile(
+    r"(?<![\w'])(" + "|".join(re.escape(m) for m in sorted(SYNONYM_GROUPS, key=len, reverse=True)) + r")(?![\w'])",
+    re.IGNORECASE,
+)
+
+
+def _group_clause(member: str) -> str:
+    names = SYNONYM_GROUPS[member.lower()]
+    return "(" + " | ".join(f'"{name}"' if " " in name else name for name in names) + ")"
+
+
+def expand_synonyms(text: str) -> str:
+    """Rewrite a diplomacy name (outside quotes, or a whole quoted phrase) into its synonym group.
+
+    `DPRK talks` becomes `(dprk | "north korea" | …) talks`. The bare engine has no synonym
+    filter, so the expansion happens here, the same on every engine; where the engine also has
+    `synonym_graph` (analysis-common) the two agree.
+    """
+    parts = re.split(r'("[^"]*")', text)
+    for i, part in enumerate(parts):
+        if i % 2:  # a quoted phrase: expanded only when it is exactly one of the names
+            if part[1:-1].strip().lower() in SYNONYM_GROUPS:
+                parts[i] = _group_clause(part[1:-1].strip())
+        else:
+            parts[i] = _SYNONYM_PATTERN.sub(lambda m: _group_clause(m.group(1)), part)
+    return "".join(parts)
+
+
 def histogram_interval(q: SearchQuery) -> str:
     """Day buckets for a window up to two months, weeks up to a year, else months."""
     if q.date_from and q.date_to:
@@ -156,7 +190,7 @@ def _name_filter(field_name: str, name: str) -> dict[str, Any]:
 
 def build_query(q: SearchQuery) -> dict[str, Any]:
     """The whole search request body (keyword arguments for `Elasticsearch.search`)."""
-    text = to_simple_query_syntax(q.text)
+    text = expand_synonyms(to_simple_query_syntax(q.text))
     must: list[dict[str, Any]] = []
     if text:
         must.append(

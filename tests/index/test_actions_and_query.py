@@ -10,7 +10,13 @@ from index_corpus import CORPUS
 
 from pipeline.index.bulk import article_action, describe_error, document_action
 from pipeline.index.client import EngineUnavailable
-from pipeline.index.search import SearchQuery, build_query, histogram_interval, to_simple_query_syntax
+from pipeline.index.search import (
+    SearchQuery,
+    build_query,
+    expand_synonyms,
+    histogram_interval,
+    to_simple_query_syntax,
+)
 
 
 def test_action_id_is_the_article_id_and_source_is_its_json() -> None:
@@ -98,3 +104,16 @@ def test_histogram_interval_follows_the_window() -> None:
     assert histogram_interval(SearchQuery()) == "month"
     assert histogram_interval(SearchQuery(date_from=date(2024, 1, 1), date_to=date(2024, 1, 20))) == "day"
     assert histogram_interval(SearchQuery(date_from=date(2024, 1, 1), date_to=date(2024, 9, 1))) == "week"
+
+
+def test_diplomacy_names_expand_to_their_synonym_group() -> None:
+    assert expand_synonyms("DPRK talks") == '(dprk | "north korea" | "democratic people\'s republic of korea") talks'
+    assert expand_synonyms('"Northern Territories" -fishing').startswith('("northern territories" | "kuril islands"')
+    assert expand_synonyms("talks -UN") == 'talks -(un | "united nations")'
+    assert expand_synonyms("unity summit") == "unity summit"  # whole words only
+    assert expand_synonyms('"UN reform"') == '"UN reform"'  # a longer phrase stays exact
+    sqs = build_query(SearchQuery(text="EU OR NATO"))["query"]["bool"]["must"][0]["simple_query_string"]
+    assert (
+        sqs["query"]
+        == '(eu | "european union") | (nato | "north atlantic treaty organization" | "north atlantic alliance")'
+    )

@@ -96,6 +96,14 @@ def test_search_by_phrase_facet_and_date(es: Any, index_settings: Settings) -> N
     assert {h.id for h in either.hits} == {CORPUS[1].id, CORPUS[2].id}
     person = search(es, index_settings, SearchQuery(person="Lavrov"))
     assert [h.id for h in person.hits] == [kuril]
+    # Synonyms: neither text says "southern Kurils" or "UN"; the query expands to the group.
+    kurils = search(es, index_settings, SearchQuery(text='"southern Kurils" talks'))
+    assert [h.id for h in kurils.hits] == [kuril]
+    un = search(es, index_settings, SearchQuery(text="UN ceasefire"))
+    assert [h.id for h in un.hits] == [CORPUS[2].id]
+    assembly = search(es, index_settings, SearchQuery(text='"General Assembly"')).total
+    not_un = search(es, index_settings, SearchQuery(text='"General Assembly" -UN')).total
+    assert (assembly, not_un) == (1, 0)  # the article says "United Nations": excluded via the group
     topic = search(es, index_settings, SearchQuery(topic="sanctions", source="brussels.example"))
     assert [h.id for h in topic.hits] == [CORPUS[1].id]
 

@@ -119,12 +119,8 @@ def build_site(base_url: str, articles: Sequence[DemoArticle]) -> dict[str, Reso
         page = render.section_page(base_url, title, path, listed)
         site[path] = Resource(page.encode("utf-8"), HTML, _latest(listed))
     world = [a for a in articles if a.section == render.WORLD_SECTION]
-    site["/feeds/world.xml"] = Resource(
-        render.rss_feed(base_url, articles).encode("utf-8"), RSS, _latest(world)
-    )
-    site["/sitemap.xml"] = Resource(
-        render.sitemap_index(base_url, articles).encode("utf-8"), XML, _latest(articles)
-    )
+    site["/feeds/world.xml"] = Resource(render.rss_feed(base_url, articles).encode("utf-8"), RSS, _latest(world))
+    site["/sitemap.xml"] = Resource(render.sitemap_index(base_url, articles).encode("utf-8"), XML, _latest(articles))
     site["/sitemaps/news.xml"] = Resource(
         render.news_sitemap(base_url, articles).encode("utf-8"), XML, _latest(articles)
     )
@@ -156,16 +152,12 @@ class _Handler(BaseHTTPRequestHandler):
         resource = self.newsroom.site.get(path)
         if resource is None:
             status = HTTPStatus.NOT_FOUND
-        elif _not_modified(
-            resource, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
-        ):
+        elif _not_modified(resource, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")):
             status = HTTPStatus.NOT_MODIFIED
         else:
             status = HTTPStatus.OK
         # Logged before answering: a client that got its response always finds its request in the log.
-        self.newsroom.requests.add(
-            RequestRecord(self.command, self.path, int(status), dict(self.headers.items()))
-        )
+        self.newsroom.requests.add(RequestRecord(self.command, self.path, int(status), dict(self.headers.items())))
         if resource is None:
             self._send(status, b"Not found\n", TEXT, {}, send_body)
         elif status == HTTPStatus.NOT_MODIFIED:
@@ -249,9 +241,7 @@ class Newsroom:
 
     def articles_between(self, start: date | None = None, end: date | None = None) -> list[DemoArticle]:
         """Articles whose UTC publication date falls in [start, end); an open end is unbounded."""
-        return [
-            a for a in self.articles if (start is None or a.day >= start) and (end is None or a.day < end)
-        ]
+        return [a for a in self.articles if (start is None or a.day >= start) and (end is None or a.day < end)]
 
     def article_urls(self, start: date | None = None, end: date | None = None) -> list[str]:
         return [self.url_for(a) for a in self.articles_between(start, end)]
@@ -287,9 +277,7 @@ class Newsroom:
         self.stop()
 
 
-def open_newsroom(
-    host: str = "127.0.0.1", port: int = 0, articles: Sequence[DemoArticle] | None = None
-) -> Newsroom:
+def open_newsroom(host: str = "127.0.0.1", port: int = 0, articles: Sequence[DemoArticle] | None = None) -> Newsroom:
     """Bind the port and render the site, without serving yet."""
     handler: type[_Handler] = type("NewsroomHandler", (_Handler,), {})  # one class per server
     httpd = ThreadingHTTPServer((host, port), handler)
@@ -344,9 +332,7 @@ def write_sources_file(base_url: str, path: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.demo.newsroom", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m pipeline.demo.newsroom", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--sources", type=Path, help="also write a sources file for this newsroom here")

@@ -91,9 +91,7 @@ def article_page(base_url: str, article: DemoArticle, related: Sequence[DemoArti
 def _article_head(base_url: str, article: DemoArticle, url: str) -> str:
     title = escape(article.title, quote=True)
     summary = escape(article.summary, quote=True)
-    tags = "\n".join(
-        f'<meta property="article:tag" content="{escape(k, quote=True)}">' for k in article.keywords
-    )
+    tags = "\n".join(f'<meta property="article:tag" content="{escape(k, quote=True)}">' for k in article.keywords)
     return f"""<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} | {escape(article.outlet.name)}</title>
@@ -142,9 +140,7 @@ def json_ld(base_url: str, article: DemoArticle) -> str:
 
 
 def _byline_html(authors: Sequence[str]) -> str:
-    links = [
-        f'<a rel="author" class="author" href="/authors/{_slugify(a)}/">{escape(a)}</a>' for a in authors
-    ]
+    links = [f'<a rel="author" class="author" href="/authors/{_slugify(a)}/">{escape(a)}</a>' for a in authors]
     if len(links) <= 1:
         return "By " + "".join(links)
     return "By " + ", ".join(links[:-1]) + " and " + links[-1]
@@ -236,13 +232,9 @@ def _slugify(name: str) -> str:
     return "-".join("".join(c for c in word.lower() if c.isalnum()) for word in name.split())
 
 
-def related_articles(
-    article: DemoArticle, articles: Sequence[DemoArticle], limit: int = 4
-) -> list[DemoArticle]:
+def related_articles(article: DemoArticle, articles: Sequence[DemoArticle], limit: int = 4) -> list[DemoArticle]:
     """Other articles sharing the most keywords: what a CMS puts in the 'Related stories' box."""
-    shared = [
-        (len(set(article.keywords) & set(other.keywords)), other) for other in articles if other != article
-    ]
+    shared = [(len(set(article.keywords) & set(other.keywords)), other) for other in articles if other != article]
     ranked = sorted((pair for pair in shared if pair[0] > 0), key=lambda p: (-p[0], p[1].slug))
     return [other for _, other in ranked[:limit]]
 
@@ -288,9 +280,8 @@ def section_page(base_url: str, title: str, path: str, articles: Sequence[DemoAr
 def rss_feed(base_url: str, articles: Sequence[DemoArticle]) -> str:
     """RSS 2.0 of the newest FEED_SIZE World articles, with pubDate, dc:creator and a description."""
     base = base_url.rstrip("/")
-    newest = sorted(
-        (a for a in articles if a.section == WORLD_SECTION), key=lambda a: a.published_utc, reverse=True
-    )[:FEED_SIZE]
+    world = [a for a in articles if a.section == WORLD_SECTION]
+    newest = sorted(world, key=lambda a: a.published_utc, reverse=True)[:FEED_SIZE]
     items = "\n".join(_rss_item(base_url, a) for a in newest)
     build = max((a.modified for a in newest), default=datetime(2015, 1, 1, tzinfo=UTC))
     return f"""<?xml version="1.0" encoding="utf-8"?>
@@ -370,8 +361,7 @@ def _news_entry(base_url: str, article: DemoArticle) -> str:
 def month_sitemap(base_url: str, articles: Sequence[DemoArticle], month: str) -> str:
     in_month = sorted((a for a in articles if f"{a.day:%Y-%m}" == month), key=lambda a: a.published_utc)
     entries = "\n".join(
-        f"<url><loc>{article_url(base_url, a)}</loc><lastmod>{iso(a.modified)}</lastmod></url>"
-        for a in in_month
+        f"<url><loc>{article_url(base_url, a)}</loc><lastmod>{iso(a.modified)}</lastmod></url>" for a in in_month
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">

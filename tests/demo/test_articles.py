@@ -29,9 +29,7 @@ def test_at_least_thirty_articles_with_unique_slugs(articles: tuple[DemoArticle,
 
 def test_every_article_is_wire_length(articles: tuple[DemoArticle, ...]) -> None:
     lengths = {a.slug: a.word_count for a in articles}
-    assert all(250 <= n <= 600 for n in lengths.values()), {
-        s: n for s, n in lengths.items() if not 250 <= n <= 600
-    }
+    assert all(250 <= n <= 600 for n in lengths.values()), {s: n for s, n in lengths.items() if not 250 <= n <= 600}
 
 
 def test_dates_are_in_the_window_with_two_or_three_a_day(articles: tuple[DemoArticle, ...]) -> None:
@@ -42,18 +40,14 @@ def test_dates_are_in_the_window_with_two_or_three_a_day(articles: tuple[DemoArt
         assert article.published.date() == article.day, article.slug
         assert article.modified >= article.published, article.slug
     per_day = Counter(a.day for a in articles)
-    assert set(per_day) == {
-        date.fromordinal(d) for d in range(FIRST_DAY.toordinal(), LAST_DAY.toordinal() + 1)
-    }
+    assert set(per_day) == {date.fromordinal(d) for d in range(FIRST_DAY.toordinal(), LAST_DAY.toordinal() + 1)}
     assert all(2 <= n <= 3 for n in per_day.values()), per_day
 
 
 def test_bylines_name_people(articles: tuple[DemoArticle, ...]) -> None:
     for article in articles:
         assert 1 <= len(article.authors) <= 2, article.slug
-        assert all(re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z'-]+)+", name) for name in article.authors), (
-            article.authors
-        )
+        assert all(re.fullmatch(r"[A-Z][a-z]+(?: [A-Z][a-z'-]+)+", name) for name in article.authors), article.authors
 
 
 def folded(text: str) -> str:

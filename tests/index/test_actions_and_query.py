@@ -71,9 +71,9 @@ def test_or_and_words_become_operators_outside_quotes() -> None:
 
 
 def test_query_uses_simple_query_string_over_weighted_fields_with_and() -> None:
-    request = build_query(SearchQuery(text='"Kuril Islands" -sanctions'))
+    request = build_query(SearchQuery(text='"Kuril talks" -sanctions'))
     sqs = request["query"]["bool"]["must"][0]["simple_query_string"]
-    assert sqs["query"] == '"Kuril Islands" -sanctions'
+    assert sqs["query"] == '"Kuril talks" -sanctions'
     assert {"title^3", "summary^2", "body", "persons.text", "organizations.text"} <= set(sqs["fields"])
     assert sqs["default_operator"] == "and"  # so `-x` excludes instead of widening
     assert set(request["highlight"]["fields"]) >= {"title", "body"}

@@ -40,6 +40,15 @@ class Context:
     shared: dict[str, Any] = field(default_factory=dict)  # facts for later components
 
 
+def sentences(doc: Doc) -> list[tuple[int, int, str]]:
+    """(start token, end token, text) of each sentence, computed once per Doc and shared by components."""
+    cached = doc.user_data.get("chancery_sentences")
+    if cached is None:
+        cached = [(s.start, s.end, s.text) for s in doc.sents] if doc.has_annotation("SENT_START") else []
+        doc.user_data["chancery_sentences"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
 class Component(Protocol):
     """One job. ``multilingual`` components also run on non-English text (tokenizer-only Docs)."""
 

@@ -64,6 +64,7 @@ _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
 _NAME_GLUE = frozenset({"of", "the", "and", "for", "de", "del", "du", "la", "le", "von", "van", "bin", "al"})
 _POSSESSIVE = frozenset({"'s", "’s", "'", "’", "s'"})
 _EDGE_PUNCT = " \t\n.,;:!?\"'“”‘’()[]-–—"
+_HYPHENATED = re.compile(r"[\w.]+(?:-[\w.]+)+")
 _CAPITALISED = re.compile(r"^[A-Z0-9ÀÁÂÄÅÇÉÈÊËÍÎÓÔÖØÚÜÑŠŽĐ]")
 
 
@@ -178,10 +179,12 @@ class EntityComponent:
                 self._other(state, EntityType.LOCATION, _clean(span.text), span.text, part)
             else:
                 self._gaz(state, ref, span.text, part)
-        covered = {i for s in gaz_spans for i in range(s.start, s.end)}
-        for token in doc:
-            if "-" in token.text and token.i not in covered and len(token.text) > 3:
-                for piece in token.text.split("-"):
+        if "-" in doc.text:  # "U.S.-led", "Sino-Japanese": one token for the tokenizer, names inside
+            covered = [(s.start_char, s.end_char) for s in gaz_spans]
+            for m in _HYPHENATED.finditer(doc.text):
+                if any(a <= m.start() < b for a, b in covered):
+                    continue
+                for piece in m.group().split("-"):
                     ref = self.single.get(piece)
                     if ref is not None and ref.kind in ("country", "org"):
                         self._gaz(state, ref, piece, part)
@@ -207,7 +210,7 @@ class EntityComponent:
         core = _core(ent)
         if core is None:
             return
-        overlapping = [g for g in gaz_spans if g.start < ent.end and g.end > ent.start]
+        overlapping = [g for g in gaz_spans if g.start < ent.end and g.end > ent.start] if gaz_spans else []
         if overlapping:
             refs = [self.labels[g.label] for g in overlapping]
             inside = all(core.start <= g.start and g.end <= core.end and len(g) < len(core) for g in overlapping)
@@ -217,7 +220,10 @@ class EntityComponent:
                 (t.is_alpha and t.is_title) or t.lower_ in _NAME_GLUE for t in rest
             )
             capitals = all(r.kind == "place" or r.form == "capital" for r in refs)
-            if inside and namelike and (
+            if all(r.kind == "region" for r in refs):
+                # "Asian Development Bank", "European Space Agency": the NER name wins over a region word
+                dropped.update((g.start, g.end) for g in overlapping)
+            elif inside and namelike and (
                 (ent.label_ == "PERSON" and placeish) or (ent.label_ in ("ORG", "FAC", "EVENT") and capitals)
             ):
                 # "Jordan Henderson" is a person, the "Washington Post" a newspaper
@@ -367,7 +373,12 @@ class EntityComponent:
     def _canonical_other(self, text: str) -> str | None:
         words = text.split()
         if words and words[0] in _DETERMINERS:
-            text = " ".join(words[1:])
+            words = words[1:]
+        if len(words) >= 4 and self.refs.get(words[0], Ref("", "", "")).kind == "country":
+            # "US National Security Agency" -> "National Security Agency"; a short remainder keeps its
+            # country ("Russian Foreign Ministry"), or it would name no one in particular
+            words = words[1:]
+        text = " ".join(words)
         if not text or not _CAPITALISED.match(text):
             return None
         return text

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from spacy.attrs import ENT_TYPE, IS_ALPHA, IS_STOP, LENGTH, LOWER, ORTH
 from spacy.tokens import Doc
 
 from pipeline.enrich.base import Context, Part
@@ -40,21 +41,20 @@ class KeyPhraseComponent:
     def observe(self, state: KeyPhraseState, doc: Doc, part: Part, ctx: Context) -> None:
         if not ctx.full:
             return
+        # attribute arrays, not Token objects: this loop visits every token of the text
+        strings = doc.vocab.strings
+        skip_ents = {strings.add(label) for label in _SKIP_ENTS}
+        rows = doc.to_array([ORTH, LOWER, IS_ALPHA, IS_STOP, ENT_TYPE, LENGTH]).tolist()
         run: list[str] = []
         surface: list[str] = []
-        for token in doc:
-            text = token.text
-            if (
-                token.is_alpha
-                and not token.is_stop
-                and len(text) > 1
-                and token.ent_type_ not in _SKIP_ENTS
-                and token.lower_ not in _EXTRA_STOP
-            ):
-                run.append(token.lower_)
-                surface.append(text)
-                if len(run) < MAX_WORDS:
-                    continue
+        for orth, lower, alpha, stop, ent_type, length in rows:
+            if alpha and not stop and length > 1 and ent_type not in skip_ents:
+                word = strings[lower]
+                if word not in _EXTRA_STOP:
+                    run.append(word)
+                    surface.append(strings[orth])
+                    if len(run) < MAX_WORDS:
+                        continue
             self._flush(state, run, surface)
             run, surface = [], []
         self._flush(state, run, surface)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from spacy.tokens import Doc
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from pipeline.enrich.base import Context, Part
+from pipeline.enrich.base import Context, Part, sentences
 
 MAX_SENTENCE_CHARS = 1000  # longer "sentences" (tables, lists) are cut: VADER cost grows with length
 
@@ -35,8 +35,8 @@ class ToneComponent:
     def observe(self, state: ToneState, doc: Doc, part: Part, ctx: Context) -> None:
         if not ctx.full:
             return
-        for sent in doc.sents:
-            text = sent.text.strip()
+        for _, _, sent in sentences(doc):
+            text = sent.strip()
             if not any(ch.isalpha() for ch in text):
                 continue
             state.total += self.analyzer.polarity_scores(text[:MAX_SENTENCE_CHARS])["compound"]

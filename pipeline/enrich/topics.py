@@ -19,7 +19,9 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from pipeline.enrich.base import Context, Part
+import bisect
+
+from pipeline.enrich.base import Context, Part, sentences
 from pipeline.enrich.gazetteer import DataFileError, Gazetteer, _read
 from pipeline.models import Topic
 
@@ -347,9 +349,12 @@ class TopicComponent:
 
 def _sentence_of(span: Span) -> str:
     """The sentence around a cue (sentencizer boundaries), trimmed for the record."""
-    try:
-        sentence = span.sent.text.strip()
-    except ValueError:  # no sentence boundaries on this Doc
+    sents = sentences(span.doc)
+    starts = [start for start, _, _ in sents]
+    at = bisect.bisect_right(starts, span.start) - 1
+    if sents and at >= 0:
+        sentence = sents[at][2].strip()
+    else:  # no sentence boundaries on this Doc
         sentence = span.doc[max(0, span.start - 15) : span.end + 15].text.strip()
     sentence = " ".join(sentence.split())
     return sentence if len(sentence) <= 300 else sentence[:297].rstrip() + "..."

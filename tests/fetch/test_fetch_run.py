@@ -227,3 +227,23 @@ def test_warc_to_an_object_store_url(newsroom: Newsroom, fetch_settings: Setting
     assert run.warc_urls == ["memory://chancery-test/captures/to-store.warc.gz"]
     replayed = [p for p in iter_responses(run.warc_urls[0]) if isinstance(p, RawPage)]
     assert [p.url for p in replayed] == [url] and run.warc_paths[0].is_file()
+
+
+def test_warc_records_are_valid_for_warcio(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:
+    import gzip
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    html = article("Talks on the Black Sea grain corridor", "Negotiators met in Istanbul.").encode()
+    url = newsroom.route("/press/gz", Reply(body=gzip.compress(html), headers={"Content-Encoding": "gzip"}))
+    source = Source(id="mfa", name="Ministry", kind=SourceKind.URLS, urls=(url,))
+    run = run_fetch(fetch_settings, [source], None, "digests", tmp_path, show_progress=False)
+    kinds = []
+    with run.warc_paths[0].open("rb") as handle:
+        for record in ArchiveIterator(handle, check_digests="raise"):
+            kinds.append(record.rec_type)
+            body = record.content_stream().read()
+            if record.rec_type == "response":
+                assert body == html  # stored Content-Encoded, replayed decoded
+                assert record.rec_headers.get_header("WARC-Chancery-Canonical-URL") == url
+    assert kinds == ["warcinfo", "response", "request"]

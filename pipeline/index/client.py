@@ -71,7 +71,8 @@ def _endpoint(settings: Settings) -> tuple[str, tuple[str, str] | None]:
     try:
         url, username, password = local.connection(settings)
     except local.EngineNotStarted as exc:
-        raise EngineUnavailable(f"no Elasticsearch configured and no local engine: {exc}; {HOW_TO_START}") from exc
+        # Its message repeats the advice; ours is the one every EngineUnavailable carries.
+        raise EngineUnavailable(f"ELASTICSEARCH_URL is not set and no local engine is set up: {HOW_TO_START}") from exc
     return url, (username, password)
 
 

@@ -115,7 +115,7 @@ def _ensure_write_alias(es: Elasticsearch, settings: Settings, write_alias: str)
     except TransportError as exc:
         if not is_unreachable(exc):
             raise
-        # Not here: the bulk below meets the same outage and dead-letters every article to a file.
+        # Not reported here: the bulk below meets the same outage, dead-letters and raises.
         log_event(log, "setup_skipped_engine_unreachable", logging.WARNING, reason=str(exc))
 
 

@@ -9,6 +9,7 @@ the query. ``canonical_from_html`` is the after-fetch step: the page's own
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -64,6 +65,7 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@functools.lru_cache(maxsize=65536)  # a run canonicalises each URL several times (admit, fetch, store)
 def canonicalize(url: str) -> str:
     """The canonical spelling of an http(s) URL; other schemes come back stripped only."""
     parts = urlsplit(url.strip())

@@ -98,5 +98,5 @@ def ingest_sources(
     fetched = run_fetch(settings, list(sources), window, run_id, out_dir, refetch=refetch)
     report = ingest_inputs(settings, read_inputs(fetched.warc_paths), run_id, es)
     report.warc_paths = list(fetched.warc_paths)
-    report.fetch_report = fetched.to_json() if hasattr(fetched, "to_json") else None
+    report.fetch_report = fetched.report.to_dict()
     return report

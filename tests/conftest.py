@@ -54,11 +54,20 @@ def engine_settings(base_settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def es_settings(engine_settings: Settings, tmp_path: Path) -> Settings:
-    """Engine settings with a unique index prefix per test and a temporary home."""
+def es_settings(engine_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Engine settings with a unique index prefix per test and a temporary home; its indices go at teardown."""
+    from pipeline.index.client import connect
+    from pipeline.index.setup import remove_index_family
+
     prefix = f"t{uuid.uuid4().hex[:8]}-articles"
-    return dataclasses.replace(
+    settings = dataclasses.replace(
         engine_settings,
         home=tmp_path / "home",
         elasticsearch=dataclasses.replace(engine_settings.elasticsearch, index_prefix=prefix),
     )
+    yield settings
+    client = connect(settings, check=False)
+    try:
+        remove_index_family(client, settings)
+    finally:
+        client.close()

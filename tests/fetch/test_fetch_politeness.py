@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
-from fetch_newsroom import Newsroom, Reply, article
+from fetch_newsroom import Hit, Newsroom, Reply, article
 
 from pipeline.config import Settings
 from pipeline.fetch import run_fetch
 from pipeline.outcomes import Outcome
-from pipeline.sources import Source, SourceKind
+from pipeline.sources import Politeness, Source, SourceKind
 
 
 def _source(urls: list[str]) -> Source:
@@ -60,3 +62,28 @@ def test_robots_5xx_means_disallow_all(newsroom: Newsroom, fetch_settings: Setti
     run = run_fetch(settings, [_source([page])], None, "r5xx", tmp_path, show_progress=False)
     assert run.report.records[0].outcome == Outcome.ROBOTS_DISALLOWED.value
     assert newsroom.hits_for("/press/3") == []
+
+
+def test_per_host_concurrency_caps_parallel_requests(newsroom: Newsroom, fetch_settings: Settings, tmp_path) -> None:
+    active = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def slow_page(hit: Hit) -> Reply:
+        with lock:
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+        time.sleep(0.15)
+        with lock:
+            active["now"] -= 1
+        return Reply(body=article("Readout", "The call lasted an hour.").encode())
+
+    urls = [newsroom.route(f"/readout/{i}", slow_page) for i in range(6)]
+    source = Source(
+        id="mfa", name="Ministry", kind=SourceKind.URLS, urls=tuple(urls), politeness=Politeness(concurrency=2)
+    )
+    settings = dataclasses.replace(
+        fetch_settings, fetch=dataclasses.replace(fetch_settings.fetch, global_concurrency=6)
+    )
+    run = run_fetch(settings, [source], None, "cap", tmp_path, show_progress=False)
+    assert run.report.counts_by_outcome() == {"ok": 6}
+    assert active["max"] == 2

@@ -40,6 +40,7 @@ from pipeline.urls import canonicalize
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 RETRY_STATUSES = (408, 429)
 CHUNK = 64 * 1024
+MAX_XML_BYTES = 50 * 1024 * 1024  # the sitemaps protocol's cap on an uncompressed sitemap
 
 ACCEPT = {
     ContentKind.ARTICLE: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
@@ -240,6 +241,10 @@ class Fetcher:
             finally:
                 _discard(response)
 
+    def size_limit(self, kind: ContentKind) -> int:
+        """max_bytes, except that a sitemap may be as big as the sitemaps protocol allows (50 MB)."""
+        return max(self.settings.max_bytes, MAX_XML_BYTES) if kind is ContentKind.XML else self.settings.max_bytes
+
     def _request_headers(self, kind: ContentKind, validators: Validators | None) -> dict[str, str]:
         headers = {
             "User-Agent": self.settings.user_agent,
@@ -317,11 +322,12 @@ class Fetcher:
         if content_type and not acceptable_type(kind, content_type, b"\x1f\x8b" if "gzip" in content_type else b""):
             return result(Outcome.BAD_CONTENT_TYPE, f"Content-Type {content_type} for {kind.value}")
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.settings.max_bytes:
-            return result(Outcome.TOO_LARGE, f"Content-Length {declared} over {self.settings.max_bytes}")
+        limit = self.size_limit(kind)
+        if declared.isdigit() and int(declared) > limit:
+            return result(Outcome.TOO_LARGE, f"Content-Length {declared} over {limit}")
         try:
             decoder = BodyDecoder(
-                response.headers.get("Content-Encoding"), self.settings.max_bytes, self.settings.max_decompression_ratio
+                response.headers.get("Content-Encoding"), limit, self.settings.max_decompression_ratio
             )
         except ValueError as exc:
             return result(Outcome.BAD_CONTENT_TYPE, str(exc))

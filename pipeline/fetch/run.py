@@ -174,7 +174,8 @@ class _Crawler:
                 self._discovered(item, source, sink)
         while pending:
             self._submit_ready(pending)
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=self.seen.COMMIT_AFTER, return_when=FIRST_COMPLETED)
+            self.seen.flush_if_due()
             for future in done:
                 what, payload = pending.pop(future)
                 if what == "discover":

@@ -20,6 +20,7 @@ import hashlib
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -92,16 +93,34 @@ class SeenStore:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._uncommitted = 0
+        self._first_uncommitted = 0.0
 
     # Commit in batches: one commit per page cost more than the fetch itself in the benchmark.
-    # A crash loses at most this many entries, which only means those pages are fetched again.
+    # A crash loses at most a batch, which only means those pages are fetched again. The age
+    # cap matters as much: an open write transaction locks out other processes (parallel DAG
+    # tasks share this file), so none is held longer than COMMIT_AFTER seconds (see flush_if_due).
     COMMIT_EVERY = 200
+    COMMIT_AFTER = 0.5
 
     def _written(self) -> None:
+        if self._uncommitted == 0:
+            self._first_uncommitted = time.monotonic()
         self._uncommitted += 1
-        if self._uncommitted >= self.COMMIT_EVERY:
-            self._db.commit()
-            self._uncommitted = 0
+        if self._uncommitted >= self.COMMIT_EVERY or self._due():
+            self._commit()
+
+    def _due(self) -> bool:
+        return self._uncommitted > 0 and time.monotonic() - self._first_uncommitted >= self.COMMIT_AFTER
+
+    def _commit(self) -> None:
+        self._db.commit()
+        self._uncommitted = 0
+
+    def flush_if_due(self) -> None:
+        """Called from the run loop while it waits, so a quiet spell never keeps the write lock."""
+        with self._lock:
+            if self._due():
+                self._commit()
 
     def close(self) -> None:
         with self._lock:

@@ -323,8 +323,8 @@ def _ensure_keystore(layout: NodeLayout, java: JavaHome, report: Progress) -> No
     tool = str(layout.dist / "bin" / "elasticsearch-keystore")
     env = _node_env(layout, java, heap=None)
     keystore.unlink(missing_ok=True)
-    _run_tool([tool, "create"], env, None)
-    _run_tool([tool, "add", "-x", "bootstrap.password"], env, password)
+    # One JVM instead of two: --force creates the (unprotected) keystore on the way.
+    _run_tool([tool, "add", "--force", "--stdin", "bootstrap.password"], env, password)
     _write_private(layout.password_file, password + "\n")
 
 

@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from contextlib import closing
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -25,6 +26,9 @@ PLUGINS_DIR = REPO / "plugins"
 ADMIN_USER = "admin"
 ES_CONN_ID = "chancery_elasticsearch"
 REDIS_CONN_ID = "chancery_redis"
+# Airflow's components are separate processes on one SQLite file: a writer waits this long for
+# another's lock instead of failing with "database is locked" (Airflow reads this dict by import path).
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 DAG_REFRESH_SECONDS = 30  # how often the dag-processor looks for new DAG files (Airflow's default: 300)
 
 
@@ -110,6 +114,7 @@ def airflow_environment(settings: Settings, base: Mapping[str, str] | None = Non
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(settings)),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.orchestrate.bootstrap.SQLITE_CONNECT_ARGS",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(DAG_REFRESH_SECONDS),
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__API__PORT": str(settings.airflow.api_port),
@@ -132,6 +137,16 @@ def airflow_environment(settings: Settings, base: Mapping[str, str] | None = Non
     return env
 
 
+def _sqlite_wal(env: Mapping[str, str]) -> None:
+    """WAL journal on the metadata database: readers stop blocking the one writer (kept in the file)."""
+    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if conn.startswith("sqlite:///"):
+        import sqlite3
+
+        with closing(sqlite3.connect(conn[len("sqlite:///"):], timeout=60)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+
+
 def airflow_bin() -> str:
     """The `airflow` next to this interpreter (the venv's), else the one on PATH."""
     import sys
@@ -146,6 +161,7 @@ def bootstrap(settings: Settings, env: Mapping[str, str]) -> None:
     ensure_login(settings)
     run = [airflow_bin()]
     subprocess.run([*run, "db", "migrate"], env=dict(env), check=True, stdout=subprocess.DEVNULL)
+    _sqlite_wal(env)
     pools_path = settings.airflow_home / "chancery-pools.json"
     pools_path.write_text(json.dumps(pools(settings), indent=2), encoding="utf-8")
     subprocess.run([*run, "pools", "import", str(pools_path)], env=dict(env), check=True,

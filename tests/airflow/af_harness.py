@@ -82,12 +82,22 @@ def drive(env: Mapping[str, str], *args: str, timeout: float = 600) -> dict[str,
     raise AssertionError(f"af_drive {args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
 
 
-def airflow_cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
-    proc = subprocess.run([airflow_bin(), *args], env=dict(env), cwd=env["AIRFLOW_HOME"], capture_output=True,
-                          text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise AssertionError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+def airflow_cli(env: Mapping[str, str], *args: str, timeout: float = 300, attempts: int = 4) -> str:
+    """Run an airflow command; retried when SQLite said "database is locked" (its transaction rolled back).
+
+    The metadata database is SQLite for the tests; a CLI transaction that starts while the
+    scheduler writes can be refused outright. PostgreSQL (docker-compose.yml) never does this.
+    """
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run([airflow_bin(), *args], env=dict(env), cwd=env["AIRFLOW_HOME"], capture_output=True,
+                              text=True, timeout=timeout)
+        if proc.returncode == 0:
+            return proc.stdout
+        if "database is locked" not in proc.stderr + proc.stdout or attempt == attempts:
+            break
+        time.sleep(2 * attempt)
+    raise AssertionError(f"airflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                         f"{proc.stderr[-5000:]}")
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, every: float = 2.0) -> Any:

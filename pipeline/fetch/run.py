@@ -141,6 +141,7 @@ class _Crawler:
         self.queues: dict[str, deque[Candidate]] = {}
         self.inflight: dict[str, int] = {}
         self.host_limit: dict[str, int] = {}
+        self.configured: set[tuple[str, str]] = set()  # (host, source id) overrides already applied
         self.sources: dict[str, Source] = {}
         self.progress: Any = None
         self.tasks: dict[str, Any] = {}
@@ -219,10 +220,15 @@ class _Crawler:
 
     def _configure_hosts(self, source: Source) -> None:
         for url in source.urls:
-            host = _host(url)
-            self.gate.configure(host, source.politeness.delay, source.politeness.concurrency)
-            if source.politeness.concurrency:
-                self.host_limit[host] = min(self.host_limit.get(host, 10**6), source.politeness.concurrency)
+            self._configure_host(_host(url), source)
+
+    def _configure_host(self, host: str, source: Source) -> None:
+        """A source's politeness overrides apply to every host it leads us to (feed host and article hosts)."""
+        if source.politeness.delay is None and source.politeness.concurrency is None:
+            return
+        self.gate.configure(host, source.politeness.delay, source.politeness.concurrency)
+        if source.politeness.concurrency:
+            self.host_limit[host] = min(self.host_limit.get(host, 10**6), source.politeness.concurrency)
 
     def _submit_ready(self, pending: dict[Future[Any], tuple[str, Any]]) -> None:
         """Hand queued candidates to the pool, at most per_host_concurrency in flight per host."""
@@ -296,7 +302,11 @@ class _Crawler:
                     change=Change.UNCHANGED.value,
                 )
                 return
-        self.queues.setdefault(_host(candidate.url), deque()).append(candidate)
+        host = _host(candidate.url)
+        if (host, candidate.source_id) not in self.configured and candidate.source_id in self.sources:
+            self.configured.add((host, candidate.source_id))
+            self._configure_host(host, self.sources[candidate.source_id])
+        self.queues.setdefault(host, deque()).append(candidate)
 
     def _already_listed(self, key: str, candidate: Candidate) -> bool:
         if key in self.listed:

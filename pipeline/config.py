@@ -230,7 +230,7 @@ def _merge_env(values: dict[str, Any], env: Mapping[str, str]) -> None:
                 _set(values, (parts[0], parts[1]), raw, name)
 
 
-_SECTIONS = {f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}  # type: ignore[arg-type]
+_SECTIONS = {f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}
 
 
 def _set(values: dict[str, Any], path: tuple[str, ...], value: Any, origin: str) -> None:
@@ -280,7 +280,7 @@ def _coerce(value: Any, f: dataclasses.Field[Any], origin: str) -> Any:
 def as_printable(settings: Settings) -> dict[str, Any]:
     """The effective values, secrets masked, for `chancery config`."""
 
-    def walk(obj: Any) -> Any:
+    def walk(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)

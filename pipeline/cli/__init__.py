@@ -55,12 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging(args.log_level)
     try:
+        # A sub-command may turn its own flags into settings (e.g. `engine start --port`).
+        overrides_of = getattr(args, "setting_overrides", None)
+        command_overrides: dict[str, object] = overrides_of(args) if overrides_of else {}
         settings = load_settings(
-            overrides={
-                "home": args.home,
-                "elasticsearch.url": args.es_url,
-                **getattr(args, "setting_overrides", lambda a: {})(args),
-            }
+            overrides={"home": args.home, "elasticsearch.url": args.es_url, **command_overrides}
         )
     except SettingsError as exc:
         print(f"chancery: bad setting: {exc}", file=sys.stderr)

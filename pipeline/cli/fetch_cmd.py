@@ -18,7 +18,9 @@ EXIT_USAGE = 2
 def register(sub: Any) -> None:
     parser = sub.add_parser("fetch", help="discover and fetch sources into a WARC capture, with a run report")
     parser.add_argument("--sources", type=Path, help="sources file (default: CHANCERY_SOURCES / the shipped one)")
-    parser.add_argument("--source", action="append", default=[], metavar="ID", help="only this source (repeatable)")
+    parser.add_argument(
+        "--source", action="extend", nargs="+", default=[], metavar="ID", help="only these sources (repeatable)"
+    )
     parser.add_argument("--since", type=parse_day, help="window start, inclusive (YYYY-MM-DD or ISO 8601)")
     parser.add_argument("--until", type=parse_day, help="window end, exclusive (YYYY-MM-DD or ISO 8601)")
     parser.add_argument("--report", type=Path, help="write the JSON run report here")

@@ -77,11 +77,9 @@ def _ingest(args: argparse.Namespace, settings: Settings, run_id: str) -> Any:
     if args.inputs:
         return ingest.ingest_paths(settings, args.inputs, run_id, url=args.url)
     if args.sources or args.source or args.since or args.until:
-        from pipeline.sources import load_sources
+        from pipeline.sources import load_sources, select_sources
 
-        sources = load_sources(args.sources or settings.sources)
-        if args.source:
-            sources = [s for s in sources if s.id in set(args.source)]
+        sources = select_sources(load_sources(args.sources or settings.sources), args.source or None)
         window = None
         if args.since or args.until:
             window = (args.since or datetime(1970, 1, 1, tzinfo=UTC), args.until or datetime.now(UTC))

@@ -37,12 +37,17 @@ class DagRunRecorder:
         settings = load_settings()
         record = dag_run_record(
             dag_run.dag_id, dag_run.run_id, state, dag_run.start_date, dag_run.end_date,
-            run_type=str(getattr(dag_run, "run_type", "") or ""), logical_date=dag_run.logical_date,
+            run_type=_text(getattr(dag_run, "run_type", None)), logical_date=dag_run.logical_date,
             message=msg or "", kibana_url=settings.airflow.kibana_url,
         )
         thread = threading.Thread(target=_store, args=(settings, record), name="chancery-run-record")
         thread.start()
         thread.join(timeout=15)  # bounded: never hold the scheduler loop for long
+
+
+def _text(value: Any) -> str:
+    """An enum's value (DagRunType.BACKFILL_JOB → "backfill"), else the text itself."""
+    return str(getattr(value, "value", value) or "")
 
 
 def _store(settings: Any, record: dict[str, Any]) -> None:

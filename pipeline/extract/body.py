@@ -1,5 +1,8 @@
 """Main text: JSON-LD ``articleBody`` when it passes its checks, else trafilatura, else a baseline.
 
+``articleBody`` passes when it holds no markup, is not cut off ("..."), has at least
+``min_words`` words and is more complete than what trafilatura finds on the page.
+
 trafilatura gets the already parsed tree (it works on its own copy), with metadata
 extraction switched off because Chancery reads metadata itself; so the page is parsed
 once and trafilatura's own metadata pass (the slow part of a bare run) is skipped.
@@ -17,8 +20,11 @@ from lxml import html as lxml_html
 from pipeline.extract.metadata import PageMeta, clean_text
 from pipeline.extract.text import count_words
 
-# articleBody shorter than this share of trafilatura's text is a teaser or a truncated copy.
-MIN_STRUCTURED_SHARE = 0.6
+# articleBody wins when it holds at least this share of the words trafilatura found on the page.
+# Above 1 it must add text the page extraction missed (a collapsed "read more" part, a lazy-loaded
+# half); a same-length articleBody usually lacks the paragraph breaks and subheads the page has.
+# Measured on the English dev pages, body F1: share 0.6 -> 0.962, 0.9 -> 0.963, 1.1 -> 0.965.
+MIN_STRUCTURED_SHARE = 1.1
 # Text that still holds markup is a template dump, not a body.
 MARKUP = re.compile(r"<\s*/?\s*(?:p|div|span|br|a|img|figure|script)\b", re.I)
 TRUNCATED = re.compile(r"(?:\.\.\.|…|\[\.\.\.\])\s*$")

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from lxml import html as lxml_html
 
-from pipeline.extract.metadata import LISTING_TYPES, NEWS_TYPES, ARTICLE_TYPES, PageMeta
+from pipeline.extract.dates import url_date
+from pipeline.extract.metadata import ARTICLE_TYPES, LISTING_TYPES, NEWS_TYPES, PageMeta
 
 # A challenge or consent interstitial never carries more text than this; articles always do.
 INTERSTITIAL_MAX_WORDS = 150
@@ -64,9 +65,24 @@ def _paywalled(meta: PageMeta) -> bool:
     return any(str(f).strip().lower() == "false" for f in flags if f is not None)
 
 
+# An article URL's last segment is a slug of several words ("talks-on-river-treaty-resume");
+# section fronts end in one word ("/world", "/politik/").
+ARTICLE_SLUG_MIN_WORDS = 4
+_SLUG_WORD = re.compile(r"[a-z\u00c0-\u024f]{2,}", re.I)
+
+
+def article_url(url: str) -> bool:
+    """A URL shaped like one article's: a date in the path or a long word slug at the end."""
+    path = urlsplit(url).path
+    if url_date(url) is not None:
+        return True
+    last = path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return len(_SLUG_WORD.findall(last)) >= ARTICLE_SLUG_MIN_WORDS
+
+
 def has_article_signal(meta: PageMeta) -> bool:
-    """The page says it is one article (JSON-LD article type, og:type article, a publication time)."""
-    if meta.jsonld.types & ARTICLE_TYPES:
+    """The page says it is one article (JSON-LD article type, og:type article, a publication time, its URL)."""
+    if meta.jsonld.types & ARTICLE_TYPES or article_url(meta.url):
         return True
     og_type = (meta.first("og:type") or "").lower()
     return "article" in og_type or bool(meta.first("article:published_time"))

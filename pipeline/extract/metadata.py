@@ -32,7 +32,7 @@ ARTICLE_TYPES = NEWS_TYPES | frozenset({
 # Types that describe a page but not necessarily an article: used only when no article object exists.
 PAGE_TYPES = frozenset({"WebPage", "ItemPage"})
 # Types that mark listing pages (section fronts, search results).
-LISTING_TYPES = frozenset({"CollectionPage", "ItemList", "SearchResultsPage"})
+LISTING_TYPES = frozenset({"CollectionPage", "SearchResultsPage"})  # ItemList also marks "related" boxes
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")

@@ -103,10 +103,18 @@ def test_no_jsonld_falls_back_to_the_page() -> None:
     assert article.methods["body"] == "trafilatura"
 
 
-def test_article_body_is_preferred_when_it_passes_its_checks() -> None:
+def test_article_body_is_preferred_when_it_is_more_complete_than_the_page() -> None:
+    # The page shows the first half (the rest loads on "read more"); articleBody holds it all.
     data = {"@type": "NewsArticle", "headline": "h", "articleBody": "\n".join(STORY_A)}
-    article = extract_page(raw(page(head=jsonld_script(data))), SETTINGS).article
+    article = extract_page(raw(page(head=jsonld_script(data), paragraphs=STORY_A[:4])), SETTINGS).article
     assert article is not None and article.methods["body"] == "jsonld"
+    assert article.body.split("\n\n") == STORY_A
+
+
+def test_page_text_keeps_its_paragraphs_when_article_body_adds_nothing() -> None:
+    data = {"@type": "NewsArticle", "headline": "h", "articleBody": " ".join(STORY_A)}
+    article = extract_page(raw(page(head=jsonld_script(data))), SETTINGS).article
+    assert article is not None and article.methods["body"] == "trafilatura"
     assert article.body.split("\n\n") == STORY_A
 
 

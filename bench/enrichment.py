@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def load_gold(directory: Path = DATA) -> list[Gold]:
                     id=item["id"],
                     title=item["title"],
                     body=item["body"],
-                    date=datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc),
+                    date=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
                     expected={t: set(item.get(t) or ()) for t in TYPES},
                     topics=set(item.get("topics") or ()),
                 )
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'type':<16}{'':>6}{'P':>8}{'R':>8}{'F1':>8}   {'P':>8}{'R':>8}{'F1':>8}")
     for t in TYPES:
         mine, base = PRF(), PRF()
-        for g, a, b in zip(gold, ours, theirs):
+        for g, a, b in zip(gold, ours, theirs, strict=True):
             mine.add(getattr(a, t), g.expected[t], g.id)
             base.add(b[t], g.expected[t], g.id)
         print(f"{t:<22}{mine.p:8.3f}{mine.r:8.3f}{mine.f1:8.3f}   {base.p:8.3f}{base.r:8.3f}{base.f1:8.3f}")
@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     micro = PRF()
     per = {t: PRF() for t in topic_ids}
     none_pred = none_right = other_total = other_clean = 0
-    for g, a in zip(gold, ours):
+    for g, a in zip(gold, ours, strict=True):
         predicted = {t.id for t in a.topics}
         micro.add(predicted, g.topics, g.id)
         for t in topic_ids:
@@ -222,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"    topics: {e}")
     results["topics"] = {
         "micro": {"p": micro.p, "r": micro.r, "f1": micro.f1},
-        "per_topic": {t: {"p": per[t].p, "r": per[t].r, "f1": per[t].f1, "support": per[t].tp + per[t].fn} for t in topic_ids},
+        "per_topic": {
+            t: {"p": per[t].p, "r": per[t].r, "f1": per[t].f1, "support": per[t].tp + per[t].fn} for t in topic_ids
+        },
         "no_topic_precision": none_precision,
         "non_diplomacy_clean": [other_clean, other_total],
     }
@@ -240,8 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             words = sum(len(t.split()) for t in texts) / len(texts)
             list(baseline.nlp.pipe(texts[:4]))  # warm up both
             list(enricher.enrich_many(arts[:4]))
-            bare = rate(lambda: list(baseline.nlp.pipe(texts)), len(texts), args.rounds)
-            full = rate(lambda: list(enricher.enrich_many(arts)), len(arts), args.rounds)
+            bare = rate(lambda t=texts: list(baseline.nlp.pipe(t)), len(texts), args.rounds)
+            full = rate(lambda a=arts: list(enricher.enrich_many(a)), len(arts), args.rounds)
             print(f"{label + f' (~{words:.0f} words)':<40}{bare:16.2f}{full:17.2f}{full / bare:8.2f}")
             results["speed"][label] = {"bare_per_s": bare, "chancery_per_s": full, "ratio": full / bare, "words": words}
 

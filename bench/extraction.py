@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import mean
 
@@ -122,7 +122,7 @@ def date_ok(predicted: str | None, expected: str | None) -> float:
     gold = datetime.fromisoformat(expected)
     days = {gold.date().isoformat()}
     if gold.tzinfo is not None:
-        days.add(gold.astimezone(timezone.utc).date().isoformat())
+        days.add(gold.astimezone(UTC).date().isoformat())
     return 1.0 if predicted in days else 0.0
 
 
@@ -183,7 +183,7 @@ def synthetic_bodies(count: int, seed: int = 7) -> list[Article]:
     rng = random.Random(seed)
     vocabulary = [f"w{i}" for i in range(20000)]
     articles: list[Article] = []
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     story = 0
     while len(articles) < count:
         words = rng.choices(vocabulary, k=300)
@@ -241,13 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     groups = {g: {r: Scores() for r in runners} for g in ("English", "non-English")}
     warm = (args.corpus / "html" / f"{ids[0]}.html").read_bytes()
     for runner in runners.values():  # model loading and first-call costs are not page costs
-        runner(warm, "https://example.com/", settings, datetime.now(timezone.utc))
+        runner(warm, "https://example.com/", settings, datetime.now(UTC))
 
     for page_id in ids:
         html = (args.corpus / "html" / f"{page_id}.html").read_bytes()
         gold = json.loads((args.corpus / "json" / f"{page_id}.json").read_text(encoding="utf-8"))
         crawl = gold.get("crawl_date")
-        fetched = datetime.fromisoformat(crawl).replace(tzinfo=timezone.utc) if crawl else datetime.now(timezone.utc)
+        fetched = datetime.fromisoformat(crawl).replace(tzinfo=UTC) if crawl else datetime.now(UTC)
         group = groups["English" if page_id in english else "non-English"]
         for name, runner in runners.items():
             start = time.perf_counter()

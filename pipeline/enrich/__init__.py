@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from datetime import timezone
+from datetime import UTC
 from itertools import islice
 from typing import Any
 
@@ -82,17 +82,17 @@ class Enricher:
             else:  # tokenizer only: the gazetteer is the part that holds across languages
                 self._observe(i, self.nlp.make_doc(part.text), part, contexts, states)
         texts = (part.text for _, part in english)
-        for (i, part), doc in zip(english, self.nlp.pipe(texts, batch_size=self.settings.batch_size)):
+        for (i, part), doc in zip(english, self.nlp.pipe(texts, batch_size=self.settings.batch_size), strict=True):
             self._observe(i, doc, part, contexts, states)
-        for ctx, article_states in zip(contexts, states):
-            for component, state in zip(self.components, article_states):
+        for ctx, article_states in zip(contexts, states, strict=True):
+            for component, state in zip(self.components, article_states, strict=True):
                 if ctx.full or component.multilingual:
                     component.finish(state, ctx)
             yield self._result(ctx)
 
     def _observe(self, i: int, doc: Any, part: Part, contexts: list[Context], states: list[list[Any]]) -> None:
         ctx = contexts[i]
-        for component, state in zip(self.components, states[i]):
+        for component, state in zip(self.components, states[i], strict=True):
             if ctx.full or component.multilingual:
                 component.observe(state, doc, part, ctx)
 
@@ -102,7 +102,7 @@ class Enricher:
         published = article.published_at
         day = None
         if published is not None:
-            day = (published.astimezone(timezone.utc) if published.tzinfo else published).date()
+            day = (published.astimezone(UTC) if published.tzinfo else published).date()
         return Context(article=article, day=day, full=full, language=language)
 
     def _result(self, ctx: Context) -> Article:

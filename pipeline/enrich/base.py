@@ -46,7 +46,7 @@ def sentences(doc: Doc) -> list[tuple[int, int, str]]:
     if cached is None:
         cached = [(s.start, s.end, s.text) for s in doc.sents] if doc.has_annotation("SENT_START") else []
         doc.user_data["chancery_sentences"] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 class Component(Protocol):

@@ -52,13 +52,60 @@ _NER_TYPES = {
 }
 # The last word of an ORG span that names an event, not an organisation.
 EVENT_WORDS = frozenset(
-    "summit summits conference talks games olympics olympic cup championship championships forum "
-    "festival war election elections meeting session expo marathon tournament "
-    "accord accords agreement treaty protocol declaration initiative plan deal convention".split()
+    [
+        "summit",
+        "summits",
+        "conference",
+        "talks",
+        "games",
+        "olympics",
+        "olympic",
+        "cup",
+        "championship",
+        "championships",
+        "forum",
+        "festival",
+        "war",
+        "election",
+        "elections",
+        "meeting",
+        "session",
+        "expo",
+        "marathon",
+        "tournament",
+        "accord",
+        "accords",
+        "agreement",
+        "treaty",
+        "protocol",
+        "declaration",
+        "initiative",
+        "plan",
+        "deal",
+        "convention",
+    ]
 )
 # A capital after one of these is a place ("talks in Vienna"), not a metonym for its government ("Vienna said").
 LOCATIVE = frozenset(
-    "in at to from near into inside outside across around of on via toward towards between through".split()
+    [
+        "in",
+        "at",
+        "to",
+        "from",
+        "near",
+        "into",
+        "inside",
+        "outside",
+        "across",
+        "around",
+        "of",
+        "on",
+        "via",
+        "toward",
+        "towards",
+        "between",
+        "through",
+    ]
 )
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
 _NAME_GLUE = frozenset({"of", "the", "and", "for", "de", "del", "du", "la", "le", "von", "van", "bin", "al"})
@@ -185,9 +232,9 @@ class EntityComponent:
                 if any(a <= m.start() < b for a, b in covered):
                     continue
                 for piece in m.group().split("-"):
-                    ref = self.single.get(piece)
-                    if ref is not None and ref.kind in ("country", "org"):
-                        self._gaz(state, ref, piece, part)
+                    found = self.single.get(piece)
+                    if found is not None and found.kind in ("country", "org"):
+                        self._gaz(state, found, piece, part)
 
     def _other(self, state: EntityState, kind: EntityType, name: str, surface: str, part: Part) -> None:
         agg = state.others.get((kind, name))
@@ -223,13 +270,17 @@ class EntityComponent:
             if all(r.kind == "region" for r in refs):
                 # "Asian Development Bank", "European Space Agency": the NER name wins over a region word
                 dropped.update((g.start, g.end) for g in overlapping)
-            elif inside and namelike and (
-                (ent.label_ == "PERSON" and placeish) or (ent.label_ in ("ORG", "FAC", "EVENT") and capitals)
+            elif (
+                inside
+                and namelike
+                and ((ent.label_ == "PERSON" and placeish) or (ent.label_ in ("ORG", "FAC", "EVENT") and capitals))
             ):
                 # "Jordan Henderson" is a person, the "Washington Post" a newspaper
                 dropped.update((g.start, g.end) for g in overlapping)
-            elif ent.label_ in ("ORG", "FAC", "EVENT") and inside and all(
-                r.kind == "country" and r.form in ("name", "demonym") for r in refs
+            elif (
+                ent.label_ in ("ORG", "FAC", "EVENT")
+                and inside
+                and all(r.kind == "country" and r.form in ("name", "demonym") for r in refs)
             ):
                 pass  # "Russian Foreign Ministry": keep the organisation and the country
             else:
@@ -249,7 +300,7 @@ class EntityComponent:
         self._other(state, kind, text, ent.text, part)
 
     def _in_title_phrase(self, doc: Doc, span: Span) -> bool:
-        """"State" in "Secretary of State" is part of an office title, not an organisation."""
+        """ "State" in "Secretary of State" is part of an office title, not an organisation."""
         for width in (1, 2, 3):
             if span.start - width >= 0 and doc[span.start - width : span.end].text in self.gaz.titles:
                 return True
@@ -280,26 +331,24 @@ class EntityComponent:
         inner = " ".join(lead)
         for title in self.titles:
             if inner.endswith(title):
-                return title, None
+                return title, self._country_before(doc, start)
         for width in (4, 3, 2, 1):
-            if start - width < 0:
-                continue
-            before = doc[start - width : start].text
-            if before in self.gaz.titles:
-                country = None
-                at = start - width - 1
-                if at >= 1 and doc[at].text in _POSSESSIVE:  # "Jordan's King Abdullah II"
-                    at -= 1
-                if at >= 0:
-                    ref = self.single.get(doc[at].text)
-                    if ref is not None and ref.kind == "country":
-                        country = ref.key
-                if country is None and start - width - 2 >= 0:  # "South Korean President Moon"
-                    ref = self.refs.get(doc[start - width - 2 : start - width].text)
-                    if ref is not None and ref.kind == "country":
-                        country = ref.key
-                return before, country
+            if start - width >= 0 and doc[start - width : start].text in self.gaz.titles:
+                return doc[start - width : start].text, self._country_before(doc, start - width)
         return None, None
+
+    def _country_before(self, doc: Doc, at: int) -> str | None:
+        """A country word right before position ``at``: "Japanese Prime Minister", "Jordan's King"."""
+        at -= 1
+        if at >= 1 and doc[at].text in _POSSESSIVE:
+            at -= 1
+        for width in (1, 2, 3):  # "Japanese", "South Korean", "United Arab Emirates"
+            if at - width + 1 < 0:
+                break
+            ref = self.refs.get(doc[at - width + 1 : at + 1].text)
+            if ref is not None and ref.kind == "country":
+                return ref.key
+        return None
 
     # -- per article ------------------------------------------------------------------------------
 
@@ -434,22 +483,24 @@ class EntityComponent:
         in_doc: Counter[str] = Counter()
         for full_name, canonical in full.items():
             words = full_name.split()
-            if name in (words[-1], words[0]) or folded in (fold(words[-1]), fold(words[0])) or (
-                full_name.endswith(" " + name)
+            if (
+                name in (words[-1], words[0])
+                or folded in (fold(words[-1]), fold(words[0]))
+                or (full_name.endswith(" " + name))
             ):
                 in_doc[canonical] += state.persons[full_name].count
         for leader_name in leaders_in_doc:
             leader = self.leaders[leader_name]
-            if name in leader.surnames or folded in {fold(s) for s in leader.surnames} or (
-                name == leader.name.split()[0]
+            if (
+                name in leader.surnames
+                or folded in {fold(s) for s in leader.surnames}
+                or (name == leader.name.split()[0])
             ):
                 in_doc[leader_name] += 1 + state.gaz.get(("leader", leader_name), Agg()).count
         if in_doc:
             candidates = [c for c, _ in in_doc.most_common()]
             if len(candidates) > 1:
-                narrowed = self._filter_leaders(
-                    [self.leaders[c] for c in candidates if c in self.leaders], agg, day
-                )
+                narrowed = self._filter_leaders([self.leaders[c] for c in candidates if c in self.leaders], agg, day)
                 if len(narrowed) == 1:
                     return narrowed[0].name
             return candidates[0]

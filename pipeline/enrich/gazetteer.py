@@ -29,6 +29,7 @@ import yaml
 from pipeline.models import Office
 
 _CODE = re.compile(r"^[A-Z]{2}$")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 10x faster
 _QID = re.compile(r"^Q[1-9][0-9]*$")
 
 
@@ -190,7 +191,7 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataFileError(path, "(file)", "missing")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise DataFileError(path, "(file)", f"not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -7,6 +7,7 @@ of the taxonomy file; the numbers live there, not here.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -18,8 +19,6 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
-
-import bisect
 
 from pipeline.enrich.base import Context, Part, sentences
 from pipeline.enrich.gazetteer import DataFileError, Gazetteer, _read
@@ -216,7 +215,7 @@ class TopicComponent:
         def add(phrases: Iterable[str], kind: str, topic: str) -> None:
             # shorter cues first, so "discussed" counts as the cue "discuss", not as a second cue
             for cue in sorted(phrases, key=len):
-                forms = inflections(cue) if kind in (_STRONG, _MEDIUM, _REQUIRE) else {cue.lower()}
+                forms = inflections(cue) if kind != _BLOCK else {cue.lower()}
                 known = [canonical[(topic, f)] for f in sorted(forms) if (topic, f) in canonical]
                 name = known[0] if known and kind in (_STRONG, _MEDIUM) else cue
                 for form in forms:
@@ -292,15 +291,17 @@ class TopicComponent:
         # entity cues (medium weight each)
         entity_cues: dict[str, list[str]] = {}
         for name in names:
-            for topic in self.by_entity.get(name, ()):
-                entity_cues.setdefault(topic, []).append(name)
+            for topic_id in self.by_entity.get(name, ()):
+                entity_cues.setdefault(topic_id, []).append(name)
         for place in disputed:
-            for topic in self.by_entity.get(DISPUTED, ()):
-                entity_cues.setdefault(topic, []).append(place)
+            for topic_id in self.by_entity.get(DISPUTED, ()):
+                entity_cues.setdefault(topic_id, []).append(place)
+        strong = {cue for (_topic, cue), kind in state.kinds.items() if kind == _STRONG}
         context = (
             len(state.context)
             + ctx.shared.get("gazetteer_actors", 0)
             + 0.5 * max(0, ctx.shared.get("country_count", 0) - 1)
+            + 0.5 * len(strong)
         )
         off = len(state.off_domain)
         if context < s.min_context or off >= context:
@@ -323,9 +324,7 @@ class TopicComponent:
             ents = entity_cues.get(topic.id, [])
             evidence += min(s.medium * len(ents), s.max_entity_evidence) + min(repeats, s.max_repeat)
             if evidence >= s.threshold:
-                ranked = sorted(
-                    cues, key=lambda c: (state.kinds[(topic.id, c)] != _STRONG, -cues[c], c)
-                )
+                ranked = sorted(cues, key=lambda c: (state.kinds[(topic.id, c)] != _STRONG, -cues[c], c))
                 scored.append((evidence, topic.id, [*ranked, *ents]))
         if not scored:
             ctx.fields["topics"] = ()

@@ -10,7 +10,7 @@ article comes back as a named outcome with a reason; nothing raises mid-batch.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lxml import etree
 
@@ -85,7 +85,7 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
     if reason:
         return _reject(Outcome.NOT_ARTICLE, reason, page)
 
-    reference = page.fetched_at or datetime.now(timezone.utc)
+    reference = page.fetched_at or datetime.now(UTC)
     authors, authors_method = extract_authors(meta, tree, body.byline)
     modified = modified_date(meta, reference)
     published = published_date(meta, tree, reference)

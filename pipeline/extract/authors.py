@@ -25,7 +25,8 @@ BYLINE_XPATHS = (
     "//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]",
     "//*[contains(@class, 'byline__name') or contains(@class, 'author-name') or contains(@class, 'author__name')"
     " or contains(@class, 'authorName') or contains(@class, 'byline-name')]",
-    "//*[contains(@class, 'byline') and not(contains(@class, 'byline__'))][not(ancestor::*[contains(@class, 'byline')])]",
+    "//*[contains(@class, 'byline') and not(contains(@class, 'byline__'))]"
+    "[not(ancestor::*[contains(@class, 'byline')])]",
 )
 # More byline elements than this means a list of teasers, not this article's byline.
 MAX_BYLINE_ELEMENTS = 6

@@ -39,7 +39,8 @@ _PARA_WS = re.compile(r"[ \t\r\f\v]+")
 # JUNK_MAX_WORDS words, so a sentence in the story that happens to start this way survives.
 JUNK_MAX_WORDS = 30
 JUNK = re.compile(
-    r"^(?:sign up (?:for|to)\b|subscribe (?:to|for)\b|follow (?:us|\S+ on)\b|join (?:our|the) (?:commenting|conversation)|"
+    r"^(?:sign up (?:for|to)\b|subscribe (?:to|for)\b|follow (?:us|\S+ on)\b|"
+    r"join (?:our|the) (?:commenting|conversation)|"
     r"comments?$|\d+ comments?$|read more\b|related\b|more from\b|popular$|most (?:read|popular)$|recommended$|"
     r"you may also like|to view this video please enable javascript|up next$|watch:? |advertisement$|"
     r"got a story\?|for more stories like this|(?:photo|picture|image|video|credit)s?(?: by)?: \S|"

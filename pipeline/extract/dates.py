@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from lxml import html as lxml_html
@@ -21,7 +21,7 @@ from pipeline.extract.metadata import PageMeta, jsonld_text
 # still rejects the far-future placeholders (copyright years, event dates) that pages carry.
 FUTURE_SLACK = timedelta(days=1)
 # No news site in scope published online before this; earlier values are placeholders (1970, 0001).
-EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
 
 PUBLISHED_META = (
     "article:published_time", "og:article:published_time", "og:published_time", "published_time",
@@ -63,22 +63,22 @@ def parse_date(text: str | None) -> tuple[datetime, str] | None:
         return _from_match(match)
     if re.fullmatch(r"\d{10}(\d{3})?", text):  # epoch seconds or milliseconds
         seconds = int(text[:10])
-        return datetime.fromtimestamp(seconds, tz=timezone.utc), "second"
+        return datetime.fromtimestamp(seconds, tz=UTC), "second"
     try:
         parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc), "second"
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC), "second"
 
 
 def _from_match(match: re.Match[str]) -> tuple[datetime, str] | None:
     g = match.groupdict()
     try:
         if g["H"] is None:
-            return datetime(int(g["y"]), int(g["m"]), int(g["d"]), tzinfo=timezone.utc), "day"
-        tz = timezone.utc
+            return datetime(int(g["y"]), int(g["m"]), int(g["d"]), tzinfo=UTC), "day"
+        tz = UTC
         raw = g["tz"]
         if raw and raw[0] in "+-":
             digits = raw[1:].replace(":", "")
@@ -88,7 +88,7 @@ def _from_match(match: re.Match[str]) -> tuple[datetime, str] | None:
                          int(g["S"] or 0), tzinfo=tz)
     except ValueError:
         return None
-    return value.astimezone(timezone.utc), "second"
+    return value.astimezone(UTC), "second"
 
 
 def sane(value: datetime, reference: datetime) -> bool:
@@ -109,7 +109,7 @@ def url_date(url: str) -> tuple[datetime, str] | None:
     if not match:
         return None
     try:
-        return datetime(int(match["y"]), int(match["m"]), int(match["d"]), tzinfo=timezone.utc), "day"
+        return datetime(int(match["y"]), int(match["m"]), int(match["d"]), tzinfo=UTC), "day"
     except ValueError:
         return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -32,7 +32,7 @@ MAX_BUCKET_PAIRS = 64
 _TOKEN = re.compile(r"\w+")
 _MASK64 = (1 << 64) - 1
 _U64 = np.uint64
-_EARLY = datetime.min.replace(tzinfo=timezone.utc)
+_EARLY = datetime.min.replace(tzinfo=UTC)
 
 U64Array = npt.NDArray[np.uint64]
 
@@ -55,7 +55,7 @@ def _mix(x: U64Array) -> U64Array:
     x = x * _MIX[1]
     x = x ^ (x >> _U64(27))
     x = x * _MIX[2]
-    return x ^ (x >> _U64(31))  # type: ignore[no-any-return]
+    return x ^ (x >> _U64(31))
 
 
 def shingle_hashes(text: str, cache: dict[str, int] | None = None) -> U64Array:
@@ -100,7 +100,7 @@ def _probability(threshold: float, bands: int, rows: int, below: bool) -> float:
     ys = 1 - (1 - xs**rows) ** bands
     if not below:
         ys = 1 - ys
-    return float(np.trapezoid(ys, xs)) if hasattr(np, "trapezoid") else float(np.trapz(ys, xs))
+    return float(np.trapezoid(ys, xs))
 
 
 @lru_cache(maxsize=16)

@@ -64,10 +64,12 @@ def meta_charset(content: bytes) -> str | None:
 
 def decode(content: bytes, content_type: str | None = None) -> Decoded:
     """Decode page bytes; invalid bytes become U+FFFD instead of an error."""
-    for bom, name in _BOMS:
+    for bom, bom_codec in _BOMS:
         if content.startswith(bom):
-            return Decoded(content[len(bom):].decode(name, errors="replace"), name, "bom")
-    for method, name in (("header", header_charset(content_type)), ("meta", meta_charset(content))):
+            return Decoded(content[len(bom):].decode(bom_codec, errors="replace"), bom_codec, "bom")
+    declared: tuple[tuple[str, str | None], ...] = (
+        ("header", header_charset(content_type)), ("meta", meta_charset(content)))
+    for method, name in declared:
         if name:
             # A page that declares a UTF-16 family charset in ASCII bytes is lying about itself.
             if name.startswith("utf-16") or name.startswith("utf-32"):
@@ -85,9 +87,9 @@ def decode(content: bytes, content_type: str | None = None) -> Decoded:
     except UnicodeDecodeError:
         pass
     best = charset_normalizer.from_bytes(content[:DETECT_SAMPLE_BYTES]).best()
-    name = _codec(best.encoding) if best is not None else None
-    if name:
-        return Decoded(content.decode(name, errors="replace"), name, "detected")
+    detected = _codec(best.encoding) if best is not None else None
+    if detected:
+        return Decoded(content.decode(detected, errors="replace"), detected, "detected")
     return Decoded(content.decode("utf-8", errors="replace"), "utf-8", "fallback")
 
 

@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.models import RawPage
 
-FETCHED = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
+FETCHED = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
 STORY_A = [
     "Foreign ministers from twelve countries agreed on Tuesday to resume talks on a regional water-sharing "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from extract_pages import FETCHED, STORY_A, jsonld_script, page, paragraphs_html, raw
@@ -53,7 +53,7 @@ def test_date_only_in_the_url() -> None:
     url = "https://www.dailyledger.test/world/2026/02/14/river-talks"
     article = extract_page(raw(page(), url=url), SETTINGS).article
     assert article is not None
-    assert article.published_at == datetime(2026, 2, 14, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 2, 14, tzinfo=UTC)
     assert article.published_precision == "day"
     assert article.methods["published_at"] == "url"
 
@@ -61,24 +61,24 @@ def test_date_only_in_the_url() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2026-03-03T23:30:00+05:30", datetime(2026, 3, 3, 18, 0, tzinfo=timezone.utc)),
-        ("2026-03-03T01:30:00-0800", datetime(2026, 3, 3, 9, 30, tzinfo=timezone.utc)),
-        ("2026-03-03T10:00:00Z", datetime(2026, 3, 3, 10, 0, tzinfo=timezone.utc)),
-        ("2026-03-03 10:00", datetime(2026, 3, 3, 10, 0, tzinfo=timezone.utc)),
-        ("Tue, 03 Mar 2026 10:00:00 +0100", datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)),
+        ("2026-03-03T23:30:00+05:30", datetime(2026, 3, 3, 18, 0, tzinfo=UTC)),
+        ("2026-03-03T01:30:00-0800", datetime(2026, 3, 3, 9, 30, tzinfo=UTC)),
+        ("2026-03-03T10:00:00Z", datetime(2026, 3, 3, 10, 0, tzinfo=UTC)),
+        ("2026-03-03 10:00", datetime(2026, 3, 3, 10, 0, tzinfo=UTC)),
+        ("Tue, 03 Mar 2026 10:00:00 +0100", datetime(2026, 3, 3, 9, 0, tzinfo=UTC)),
     ],
 )
 def test_timezone_offsets_are_normalised_to_utc(text: str, expected: datetime) -> None:
     parsed = parse_date(text)
     assert parsed is not None
-    assert parsed[0] == expected and parsed[0].tzinfo is timezone.utc
+    assert parsed[0] == expected and parsed[0].tzinfo is UTC
 
 
 def test_offset_across_midnight_in_a_page() -> None:
     head = '<meta property="article:published_time" content="2026-03-04T00:30:00+02:00">'
     article = extract_page(raw(page(head=head)), SETTINGS).article
     assert article is not None
-    assert article.published_at == datetime(2026, 3, 3, 22, 30, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 3, 3, 22, 30, tzinfo=UTC)
 
 
 def test_a_date_in_the_future_is_rejected_for_the_next_source() -> None:
@@ -86,7 +86,7 @@ def test_a_date_in_the_future_is_rejected_for_the_next_source() -> None:
     head = jsonld_script(data) + '<meta property="article:published_time" content="2026-03-02T07:00:00Z">'
     article = extract_page(raw(page(head=head)), SETTINGS).article
     assert article is not None
-    assert article.published_at == datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
     assert article.published_at <= FETCHED
     assert article.methods["published_at"] == "meta"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from extract_pages import STORY_A, STORY_B, page, paragraphs_html, raw
 
@@ -13,7 +13,7 @@ from pipeline.models import Article
 
 SETTINGS = Settings()
 THRESHOLD = SETTINGS.extract.near_duplicate_threshold
-T0 = datetime(2026, 3, 3, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 
 
 def _rewrite(paragraphs: list[str]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from extract_pages import STORY_A, jsonld_script, page, raw
 
@@ -29,9 +29,9 @@ def test_jsonld_news_article_fills_fields_and_records_methods() -> None:
     assert result.outcome is Outcome.PROCESSED and article is not None
     assert article.title == "River treaty talks resume"
     assert article.authors == ("Amara Okafor", "Jonas Lindqvist")
-    assert article.published_at == datetime(2026, 3, 3, 8, 15, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 3, 3, 8, 15, tzinfo=UTC)
     assert article.published_precision == "second"
-    assert article.modified_at == datetime(2026, 3, 3, 11, 0, tzinfo=timezone.utc)
+    assert article.modified_at == datetime(2026, 3, 3, 11, 0, tzinfo=UTC)
     assert article.section == "World"
     assert article.keywords == ("water", "diplomacy", "treaties")
     assert article.summary == "Ministers agree to restart negotiations."
@@ -61,7 +61,7 @@ def test_graph_array_and_id_references_are_resolved() -> None:
     assert article is not None
     assert article.title == "Graph headline"
     assert article.authors == ("Priya Raman",)
-    assert article.published_at == datetime(2026, 3, 3, 3, 30, tzinfo=timezone.utc)
+    assert article.published_at == datetime(2026, 3, 3, 3, 30, tzinfo=UTC)
 
 
 def test_authors_as_strings_and_organisations_are_not_people() -> None:

@@ -11,12 +11,13 @@ import pytest
 from index_corpus import CORPUS
 
 from pipeline.config import Settings
+from pipeline.index.baseline import create_plain_index
 from pipeline.index.bulk import article_action, document_action, index_articles, index_documents
 from pipeline.index.client import EngineUnavailable, connect
-from pipeline.index.mapping import IndexNames
+from pipeline.index.mapping import Analysis, AnalysisDecision, IndexNames
 from pipeline.index.runs import recent_runs, store_run_report
 from pipeline.index.search import SearchQuery, search
-from pipeline.index.setup import index_status, reindex, setup_index
+from pipeline.index.setup import detect_analysis, index_status, reindex, setup_index
 from pipeline.outcomes import Outcome, Tally
 
 pytestmark = pytest.mark.engine
@@ -246,3 +247,30 @@ def test_indexing_before_setup_sets_the_index_up(es: Any, index_settings: Settin
     assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(1)}
     # The write alias resolves to v1: no concrete index named like the alias was auto-created.
     assert set(es.indices.get(index=names.write_alias).body) == {names.concrete(1)}
+
+
+def test_an_analysis_change_creates_the_next_version_and_reindex_moves_to_it(es: Any, index_settings: Settings) -> None:
+    detected = detect_analysis(es)
+    if detected.choice is Analysis.STANDARD:
+        pytest.skip("this engine offers only standard analysis: no older analysis to upgrade from")
+    names = IndexNames(index_settings.elasticsearch.index_prefix)
+    # An index built before the dictionary was installed: standard analysis, same mapping version.
+    create_plain_index(es, names.concrete(1), AnalysisDecision(Analysis.STANDARD, "older engine"))
+    es.indices.update_aliases(
+        actions=[
+            {"add": {"index": names.concrete(1), "alias": names.read_alias}},
+            {"add": {"index": names.concrete(1), "alias": names.write_alias, "is_write_index": True}},
+        ]
+    )
+    _ingest(es, index_settings)
+    assert search(es, index_settings, SearchQuery(text="sanction")).total == 0  # no stemming yet
+
+    state = setup_index(es, index_settings)
+    assert state.reindex_needed and state.created
+    assert (state.read_index, state.current_index) == (names.concrete(1), names.concrete(2))
+    assert setup_index(es, index_settings).current_index == names.concrete(2)  # idempotent: no v3
+
+    report = reindex(es, index_settings)
+    assert report.swapped and report.copied == len(CORPUS)
+    assert not setup_index(es, index_settings).reindex_needed
+    assert search(es, index_settings, SearchQuery(text="sanction")).total >= 1  # stems now

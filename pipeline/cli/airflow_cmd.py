@@ -21,12 +21,20 @@ def register(sub: Any) -> None:
     parser.add_argument("--port", type=int, help="UI / REST port (CHANCERY_AIRFLOW_API_PORT, default 8080)")
     parser.add_argument("--print-env", action="store_true",
                         help="print the environment (export lines) for running other airflow commands, then exit")
+    parser.add_argument("--pools-file", metavar="PATH",
+                        help="write the pools as `airflow pools import` JSON to PATH, then exit (docker-compose)")
     parser.set_defaults(run=run, setting_overrides=lambda a: {"airflow.api_port": a.port})
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.orchestrate.bootstrap import airflow_bin, airflow_environment, bootstrap, ensure_login
+    from pipeline.orchestrate.bootstrap import airflow_bin, airflow_environment, bootstrap, ensure_login, pools
 
+    if args.pools_file:
+        import json
+        from pathlib import Path
+
+        Path(args.pools_file).write_text(json.dumps(pools(settings), indent=2), encoding="utf-8")
+        return 0
     env = airflow_environment(settings, os.environ)  # the CLI is the edge: it hands its environment to Airflow
     if args.print_env:
         for key in sorted(k for k in env if k.startswith(("AIRFLOW", "CHANCERY_", "ELASTICSEARCH_"))):

@@ -51,12 +51,14 @@ class Gold:
     date: datetime
     expected: dict[str, set[str]]
     topics: set[str]
+    split: str = "dev"
 
 
 def load_gold(directory: Path = DATA) -> list[Gold]:
     out = []
     for path in sorted(directory.glob("gold_*.yaml")):
-        for item in yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for item in data["articles"]:
             day = item["date"]
             out.append(
                 Gold(
@@ -66,6 +68,7 @@ def load_gold(directory: Path = DATA) -> list[Gold]:
                     date=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
                     expected={t: set(item.get(t) or ()) for t in TYPES},
                     topics=set(item.get("topics") or ()),
+                    split=data.get("split", "dev"),
                 )
             )
     return out
@@ -228,6 +231,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no_topic_precision": none_precision,
         "non_diplomacy_clean": [other_clean, other_total],
     }
+
+    print("\nby split (dev: the rules were tuned on it; heldout: written afterwards, never tuned on)")
+    for split in sorted({g.split for g in gold}):
+        rows = [(g, a) for g, a in zip(gold, ours, strict=True) if g.split == split]
+        parts = []
+        for t in TYPES:
+            m = PRF()
+            for g, a in rows:
+                m.add(getattr(a, t), g.expected[t])
+            parts.append(f"{t} F1 {m.f1:.3f}")
+        m = PRF()
+        for g, a in rows:
+            m.add({x.id for x in a.topics}, g.topics)
+        clean = sum(1 for g, a in rows if not g.topics and not a.topics)
+        others = sum(1 for g, _ in rows if not g.topics)
+        print(
+            f"  {split:<8} {len(rows):3d} articles: {', '.join(parts)}, topic micro-F1 {m.f1:.3f}, "
+            f"non-diplomacy clean {clean}/{others}"
+        )
+        results.setdefault("splits", {})[split] = {"articles": len(rows), "topic_micro_f1": m.f1}
 
     if not args.no_speed:
         print("\nspeed (single process, best of rounds)     bare NER art/s   Chancery art/s   ratio")

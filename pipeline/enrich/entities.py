@@ -108,6 +108,7 @@ LOCATIVE = frozenset(
     ]
 )
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
+_TITLE_HEADS = frozenset({"minister", "secretary", "speaker", "spokesman", "spokeswoman", "chief", "envoy"})
 _NAME_GLUE = frozenset({"of", "the", "and", "for", "de", "del", "du", "la", "le", "von", "van", "bin", "al"})
 _POSSESSIVE = frozenset({"'s", "’s", "'", "’", "s'"})
 _EDGE_PUNCT = " \t\n.,;:!?\"'“”‘’()[]-–—"
@@ -290,7 +291,7 @@ class EntityComponent:
                 self._person(state, doc, core, part)
             return
         kind = _NER_TYPES[ent.label_]
-        if kind is None or self._in_title_phrase(doc, core):
+        if kind is None or self._in_title_phrase(doc, core) or self._before_title(doc, core):
             return
         text = _clean(core.text)
         if not text or not _CAPITALISED.match(text):
@@ -298,6 +299,13 @@ class EntityComponent:
         if kind is EntityType.ORGANIZATION and text.split()[-1].lower() in EVENT_WORDS:
             kind = EntityType.EVENT
         self._other(state, kind, text, ent.text, part)
+
+    def _before_title(self, doc: Doc, span: Span) -> bool:
+        """A one-word "organisation" right before a title is part of it: "House Speaker", "Defence Minister"."""
+        if len(span) != 1 or span.end >= len(doc):
+            return False
+        after = doc[span.end].text
+        return after in self.honorifics or after in self.gaz.titles or after.lower() in _TITLE_HEADS
 
     def _in_title_phrase(self, doc: Doc, span: Span) -> bool:
         """ "State" in "Secretary of State" is part of an office title, not an organisation."""

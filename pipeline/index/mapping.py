@@ -355,6 +355,7 @@ RUNS_MAPPINGS: dict[str, Any] = {
         "dag_id": {"type": "keyword"},
         "task_id": {"type": "keyword"},
         "kind": {"type": "keyword"},
+        "run_type": {"type": "keyword"},
         "state": {"type": "keyword"},
         "status": {"type": "keyword"},
         "logical_date": {"type": "date"},
@@ -369,6 +370,7 @@ RUNS_MAPPINGS: dict[str, Any] = {
         "batches_failed": {"type": "long"},
         "reasons": {"type": "object", "enabled": False},
         "message": {"type": "text"},
+        "kibana_url": {"type": "keyword", "index": False},
         "pipeline_version": {"type": "keyword"},
     },
 }

@@ -40,7 +40,8 @@ def run_report_id(report: Mapping[str, Any]) -> str | None:
     """A stable id, so a retried task rewrites its report instead of adding a second one."""
     if report.get("id"):
         return str(report["id"])
-    parts = [str(report[k]) for k in ("dag_id", "run_id", "task_id") if report.get(k)]
+    # kind too: one DAG run stores several reports (its fetch summary, the run itself ...).
+    parts = [str(report[k]) for k in ("dag_id", "run_id", "task_id", "kind") if report.get(k)]
     return ":".join(parts) if report.get("run_id") else None
 
 

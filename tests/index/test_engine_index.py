@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,9 +236,9 @@ def test_run_reports_are_stored_and_rerun_reports_replace(es: Any, index_setting
     }
     first = store_run_report(es, index_settings, report)
     second = store_run_report(es, index_settings, dict(report, status="failed"))
-    assert first.where == second.where == "index" and first.id == second.id == "nightly:r1"
+    assert first.where == second.where == "index" and first.id == second.id == "nightly:r1:fetch"
     runs = recent_runs(es, index_settings)
-    assert [(r["id"], r["status"], r["extra"]) for r in runs] == [("nightly:r1", "failed", {"any": "thing"})]
+    assert [(r["id"], r["status"], r["extra"]) for r in runs] == [("nightly:r1:fetch", "failed", {"any": "thing"})]
 
 
 def test_indexing_before_setup_sets_the_index_up(es: Any, index_settings: Settings) -> None:
@@ -274,3 +275,13 @@ def test_an_analysis_change_creates_the_next_version_and_reindex_moves_to_it(es:
     assert report.swapped and report.copied == len(CORPUS)
     assert not setup_index(es, index_settings).reindex_needed
     assert search(es, index_settings, SearchQuery(text="sanction")).total >= 1  # stems now
+
+
+def test_a_run_report_that_contradicts_the_mapping_goes_to_a_file(es: Any, index_settings: Settings) -> None:
+    stored = store_run_report(es, index_settings, {"id": "odd", "kind": "fetch", "window": "yesterday"})
+    assert stored.where.endswith(".jsonl")
+    assert '"window": "yesterday"' in Path(stored.where).read_text(encoding="utf-8")
+    odd_date = store_run_report(
+        es, index_settings, {"id": "d", "kind": "dag_run", "started_at": "soon", "message": None}
+    )
+    assert odd_date.where == "index"  # ignore_malformed: the odd value stays in _source

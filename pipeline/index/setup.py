@@ -126,65 +126,40 @@ def setup_index(es: Elasticsearch, settings: Settings) -> IndexState:
     read_index = _single_alias_target(es, names.read_alias)
     write_index = _single_alias_target(es, names.write_alias)
 
-    if read_index is None:
+    def state(read: str | None, write: str | None, current: str, created: bool, due: bool, why: str) -> IndexState:
+        return IndexState(
+            prefix=names.prefix,
+            analysis=decision.choice.value,
+            analysis_reason=decision.reason,
+            read_index=read,
+            write_index=write,
+            current_index=current,
+            created=created,
+            reindex_needed=due,
+            reason=why,
+        )
+
+    if read_index is None:  # first run (or aliases deleted by hand): point both at the current index
         current, created = _matching_or_new(es, names, versions, wanted, after=0)
         actions = [_add(current, names.read_alias), _add(current, names.write_alias, write=True)]
         if write_index is not None and write_index != current:
             actions.insert(0, {"remove": {"index": write_index, "alias": names.write_alias}})
         es.indices.update_aliases(actions=actions)
-        state = IndexState(
-            names.prefix,
-            decision.choice.value,
-            decision.reason,
-            current,
-            current,
-            current,
-            created,
-            False,
-            "aliases created",
-        )
+        result = state(current, current, current, created, False, "aliases created")
     elif write_index is not None and write_index != read_index:
-        state = IndexState(
-            names.prefix,
-            decision.choice.value,
-            decision.reason,
-            read_index,
-            write_index,
-            write_index,
-            False,
-            True,
-            "a reindex was interrupted: writes go to the new index, reads to the old",
-        )
+        why = "a reindex was interrupted: writes go to the new index, reads to the old"
+        result = state(read_index, write_index, write_index, False, True, why)
     elif versions.get(read_index) == wanted:
         if write_index is None:
             es.indices.update_aliases(actions=[_add(read_index, names.write_alias, write=True)])
-        state = IndexState(
-            names.prefix,
-            decision.choice.value,
-            decision.reason,
-            read_index,
-            read_index,
-            read_index,
-            False,
-            False,
-            "up to date",
-        )
+        result = state(read_index, read_index, read_index, False, False, "up to date")
     else:
-        current_version = names.version_of(read_index) or 0
-        current, created = _matching_or_new(es, names, versions, wanted, after=current_version)
-        state = IndexState(
-            names.prefix,
-            decision.choice.value,
-            decision.reason,
-            read_index,
-            write_index or read_index,
-            current,
-            created,
-            True,
-            f"{read_index} has another mapping or analysis than {current}",
-        )
-    log_event(log, "index_setup", **{k: v for k, v in state.as_dict().items() if k != "analysis_reason"})
-    return state
+        after = names.version_of(read_index) or 0
+        current, created = _matching_or_new(es, names, versions, wanted, after=after)
+        why = f"{read_index} has another mapping or analysis than {current}"
+        result = state(read_index, write_index or read_index, current, created, True, why)
+    log_event(log, "index_setup", **{k: v for k, v in result.as_dict().items() if k != "analysis_reason"})
+    return result
 
 
 def _add(index: str, alias: str, write: bool = False) -> dict[str, Any]:
@@ -209,7 +184,14 @@ def _matching_or_new(
 def create_version(es: Elasticsearch, names: IndexNames, version: int) -> str:
     """`{prefix}-v{version}`, created empty; settings and mappings come from the template."""
     index = names.concrete(version)
-    es.indices.create(index=index, wait_for_active_shards="1")
+    try:
+        es.indices.create(index=index, wait_for_active_shards="1")
+    except BadRequestError as exc:
+        if exc.error != "resource_already_exists_exception":
+            raise
+        # Another process (a parallel task) created it a moment ago: the same index, from the same template.
+        log_event(log, "index_already_created", index=index)
+        return index
     log_event(log, "index_created", index=index)
     return index
 

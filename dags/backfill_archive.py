@@ -8,7 +8,7 @@ to a run-scoped WARC, and the run ends with a raw-captures event like the nightl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
@@ -17,7 +17,7 @@ from pipeline.orchestrate import FETCH_POOL, RAW_CAPTURES
 
 @dag(
     schedule=None,
-    start_date=datetime(2015, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2015, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["chancery", "ingest", "backfill"],
     params={

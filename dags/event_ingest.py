@@ -8,7 +8,7 @@ safety net, and ingestion is idempotent.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
@@ -28,7 +28,7 @@ incoming = Asset(INCOMING, watchers=[AssetWatcher(
 
 @dag(
     schedule=[incoming],
-    start_date=datetime(2015, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2015, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["chancery", "ingest", "events"],
     default_args={"owner": "chancery", "retries": 2, "retry_delay": timedelta(seconds=20),

@@ -7,7 +7,7 @@ driven by the capture ledger). Backfill history with Airflow's own backfill:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
@@ -20,7 +20,7 @@ SETTINGS = load_settings()
 
 @dag(
     schedule=CronDataIntervalTimetable(f"0 {SETTINGS.airflow.nightly_hour} * * *", timezone="UTC"),
-    start_date=datetime(2015, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2015, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=3,
     tags=["chancery", "ingest", "nightly"],

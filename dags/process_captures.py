@@ -8,7 +8,7 @@ are safe and nothing waits for the next event.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
@@ -24,7 +24,7 @@ CONTINUE = "chancery-process-continue"  # alias: a raw-captures event only when 
         timetable=CronTriggerTimetable(SETTINGS.airflow.process_fallback_cron, timezone="UTC"),
         assets=[Asset(RAW_CAPTURES)],
     ),
-    start_date=datetime(2015, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2015, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=2,
     tags=["chancery", "process"],

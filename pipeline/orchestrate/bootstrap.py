@@ -12,8 +12,8 @@ import os
 import secrets
 import shutil
 import subprocess
-from contextlib import closing
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 

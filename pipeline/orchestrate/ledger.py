@@ -189,7 +189,7 @@ class CaptureLedger:
         self, paths: Sequence[str] = (), status: CaptureStatus | None = None, run_id: str | None = None
     ) -> int:
         """Re-queue captures (e.g. after an enrichment upgrade): by path, by status, by run, or all."""
-        where, args = ["status != 'claimed'"], []
+        where, args = ["status != 'claimed'"], list[Any]()
         if paths:
             where.append(f"path IN ({','.join('?' * len(paths))})")
             args.extend(str(Path(p).resolve()) for p in paths)
@@ -216,7 +216,7 @@ class CaptureLedger:
         return self._read(f"SELECT * FROM captures WHERE path IN ({marks}) ORDER BY recorded_at, path", paths)
 
     def list(self, status: CaptureStatus | None = None, run_id: str | None = None, limit: int = 1000) -> list[Capture]:
-        where, args = ["1=1"], []
+        where, args = ["1=1"], list[Any]()
         if status is not None:
             where.append("status=?")
             args.append(status.value)

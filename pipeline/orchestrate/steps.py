@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +41,7 @@ def day_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     truncated to midnight. Consecutive runs still tile the days with no gap or overlap.
     """
     def floor(value: datetime) -> datetime:
-        value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
     lo, hi = floor(start), floor(end)
@@ -343,7 +343,7 @@ def ingest_event(settings: Settings, request: EventRequest, run_id: str, dag_id:
     """
     if request.empty:
         return {"batch": 0, "sources": {}, "warcs": [], "failures": {}, "request": request.to_dict()}
-    end = anchor.astimezone(timezone.utc) + timedelta(days=1)
+    end = anchor.astimezone(UTC) + timedelta(days=1)
     start = end - timedelta(days=settings.airflow.event_window_days + 1)
     results: dict[str, Any] = {"batch": 0, "sources": {}, "warcs": [], "failures": {}}
     for source in event_sources(settings, request, run_id):
@@ -402,7 +402,7 @@ def parse_day(value: str | None) -> datetime | None:
     if not value:
         return None
     parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def hinted_warcs(triggering_asset_events: Any, conf: Mapping[str, Any] | None = None) -> list[str]:

@@ -80,7 +80,7 @@ def test_mark_pending_filters(tmp_path: Path) -> None:
     assert ledger.counts() == {"pending": 2}
 
 
-def _drain(db: str, worker: str, out: "multiprocessing.Queue[list[str]]") -> None:
+def _drain(db: str, worker: str, out: multiprocessing.Queue[list[str]]) -> None:
     ledger = CaptureLedger(Path(db))
     mine = []
     while claimed := ledger.claim(worker):

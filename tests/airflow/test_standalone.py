@@ -19,7 +19,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -58,14 +58,20 @@ def _mix(x: U64Array) -> U64Array:
     return x ^ (x >> _U64(31))
 
 
-def shingle_hashes(text: str, cache: dict[str, int] | None = None) -> U64Array:
+class WordHashes(dict[str, int]):
+    """crc32 of each word, computed once per batch (a lookup is cheaper than hashing again)."""
+
+    def __missing__(self, word: str) -> int:
+        value = self[word] = zlib.crc32(word.encode("utf-8"))
+        return value
+
+
+def shingle_hashes(text: str, cache: WordHashes | None = None) -> U64Array:
     """64-bit hashes of the word 3-grams of a text (lower-cased word tokens), in text order."""
     words = _TOKEN.findall(text.lower())
     if not words:
         return np.empty(0, dtype=np.uint64)
-    memo = cache if cache is not None else {}
-    for word in set(words).difference(memo):
-        memo[word] = zlib.crc32(word.encode("utf-8"))
+    memo = cache if cache is not None else WordHashes()
     w = _mix(np.fromiter(map(memo.__getitem__, words), dtype=np.uint64, count=len(words)) + _MIX[0])
     if len(w) < SHINGLE_WORDS:
         return _mix(np.asarray([int(np.bitwise_xor.reduce(w))], dtype=np.uint64))
@@ -103,13 +109,20 @@ def _probability(threshold: float, bands: int, rows: int, below: bool) -> float:
     return float(np.trapezoid(ys, xs))
 
 
+# Candidates are confirmed exactly, so a false candidate costs one set comparison while a missed
+# pair splits a story: misses weigh more when the layout is chosen.
+FALSE_POSITIVE_WEIGHT = 0.1
+MISS_WEIGHT = 0.9
+
+
 @lru_cache(maxsize=16)
 def band_layout(threshold: float) -> tuple[int, int]:
-    """Bands × rows that minimise false positives plus misses for this threshold (as datasketch does)."""
+    """Bands × rows minimising weighted false candidates and misses for this threshold (as datasketch does)."""
     best: tuple[float, int, int] | None = None
     for bands in range(1, NUM_PERM + 1):
         for rows in range(1, NUM_PERM // bands + 1):
-            error = _probability(threshold, bands, rows, True) + _probability(threshold, bands, rows, False)
+            error = (FALSE_POSITIVE_WEIGHT * _probability(threshold, bands, rows, True)
+                     + MISS_WEIGHT * _probability(threshold, bands, rows, False))
             if best is None or error < best[0]:
                 best = (error, bands, rows)
     assert best is not None
@@ -140,14 +153,15 @@ def _candidate_buckets(sig: npt.NDArray[np.uint32], rows_ok: npt.NDArray[np.intp
         block = np.ascontiguousarray(sig[rows_ok, band * rows:(band + 1) * rows])
         keys = block.view(np.dtype((np.void, block.dtype.itemsize * rows))).ravel()
         _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse, kind="stable")  # members of one bucket become neighbours
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         for group in np.flatnonzero(counts > 1):
-            buckets.append(rows_ok[np.flatnonzero(inverse == group)])
+            buckets.append(rows_ok[order[starts[group]:starts[group] + counts[group]]])
     return buckets
 
 
 def jaccard(a: U64Array, b: U64Array) -> float:
-    """Exact Jaccard similarity of two shingle-hash sets."""
-    a, b = np.unique(a), np.unique(b)
+    """Exact Jaccard similarity of two sorted, unique shingle-hash arrays."""
     common = len(np.intersect1d(a, b, assume_unique=True))
     union = len(a) + len(b) - common
     return common / union if union else 0.0
@@ -155,20 +169,27 @@ def jaccard(a: U64Array, b: U64Array) -> float:
 
 def near_duplicate_groups(texts: list[str], threshold: float) -> list[int]:
     """For each text, the index of the first text of its near-duplicate group."""
-    cache: dict[str, int] = {}
+    cache = WordHashes()
     parts = [shingle_hashes(t, cache) for t in texts]
     sig, has_words = signatures(parts)
+    unique: dict[int, U64Array] = {}
+
+    def shingle_set(i: int) -> U64Array:
+        if i not in unique:
+            unique[i] = np.unique(parts[i])
+        return unique[i]
+
     bands, rows = band_layout(round(threshold, 3))
     uf = _UnionFind(len(texts))
     rows_ok = np.flatnonzero(has_words)
     for members in _candidate_buckets(sig, rows_ok, bands, rows):
-        first = members[0]
-        pairs = ([(i, j) for k, i in enumerate(members) for j in members[k + 1:]]
+        first = int(members[0])
+        pairs = ([(int(i), int(j)) for k, i in enumerate(members) for j in members[k + 1:]]
                  if len(members) * (len(members) - 1) // 2 <= MAX_BUCKET_PAIRS
-                 else [(first, j) for j in members[1:]])
+                 else [(first, int(j)) for j in members[1:]])
         for i, j in pairs:
-            if uf.find(int(i)) != uf.find(int(j)) and jaccard(parts[i], parts[j]) >= threshold:
-                uf.union(int(i), int(j))
+            if uf.find(i) != uf.find(j) and jaccard(shingle_set(i), shingle_set(j)) >= threshold:
+                uf.union(i, j)
     return [uf.find(i) for i in range(len(texts))]
 
 

@@ -7,7 +7,8 @@ CORPUS_DIR holds ``html/<id>.html``, ``json/<id>.json`` (expected ``title``, ``a
 non-English): body precision/recall/F1 as word 4-gram shingle overlap averaged per page,
 title exact match after whitespace normalisation, published date correct to the day,
 authors set-F1; then pages per CPU second for both, single process (CPU time, so other jobs
-on a shared machine do not distort it); then near-duplicate grouping speed on synthetic bodies. Pages Chancery rejects count as empty for every field.
+on a shared machine do not distort it); then near-duplicate grouping speed on synthetic
+bodies. Pages Chancery rejects count as empty for every field.
 
 Bare trafilatura is ``trafilatura.bare_extraction(html_bytes, url=url, with_metadata=True)``,
 its defaults otherwise: the call a user makes to get text, title, author and date.

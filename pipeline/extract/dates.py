@@ -127,7 +127,7 @@ def _htmldate(tree: lxml_html.HtmlElement, url: str, reference: datetime) -> tup
 
 
 def published_date(meta: PageMeta, tree: lxml_html.HtmlElement | None, reference: datetime) -> FoundDate | None:
-    """The first sane publication date, in the order: JSON-LD, meta, microdata, <time>, URL, htmldate."""
+    """The first sane publication date: JSON-LD, meta, microdata, hNews, <time>, URL, htmldate."""
     article = meta.jsonld.article or {}
     candidates: list[tuple[str, str | None]] = [
         ("jsonld", jsonld_text(article.get("datePublished"))),
@@ -135,6 +135,7 @@ def published_date(meta: PageMeta, tree: lxml_html.HtmlElement | None, reference
     ]
     candidates += [("meta", v) for v in meta.all(*PUBLISHED_META)]
     candidates += [("microdata", v) for v in meta.itemprops.get("datePublished", ())]
+    candidates += [("hnews", v) for v in meta.hnews_published]
     candidates += [("time", v) for v in meta.time_datetimes[:3]]
     found = _first_sane(candidates, reference)
     if found:
@@ -151,4 +152,5 @@ def modified_date(meta: PageMeta, reference: datetime) -> FoundDate | None:
     candidates: list[tuple[str, str | None]] = [("jsonld", jsonld_text(article.get("dateModified")))]
     candidates += [("meta", v) for v in meta.all(*MODIFIED_META)]
     candidates += [("microdata", v) for v in meta.itemprops.get("dateModified", ())]
+    candidates += [("hnews", v) for v in meta.hnews_updated]
     return _first_sane(candidates, reference)

@@ -76,6 +76,8 @@ class PageMeta:
     html_lang: str | None
     time_datetimes: tuple[str, ...]  # datetime attributes of <time>, document order
     itemprops: Mapping[str, tuple[str, ...]]  # itemprop -> text/content/datetime of non-meta elements
+    hnews_published: tuple[str, ...] = ()  # hNews/hAtom class="published": title or datetime attributes
+    hnews_updated: tuple[str, ...] = ()
 
     def first(self, *names: str) -> str | None:
         for name in names:
@@ -215,6 +217,13 @@ def _itemprops(tree: lxml_html.HtmlElement) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in found.items()}
 
 
+def _hnews(tree: lxml_html.HtmlElement, name: str) -> tuple[str, ...]:
+    """Machine-readable values of hNews/hAtom date elements, e.g. <abbr class="published" title="...">."""
+    xpath = f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+    values = (el.get("datetime") or el.get("title") or clean_text(el.text_content()) for el in tree.xpath(xpath))
+    return tuple(v for v in values if v)[:3]
+
+
 def read_page_meta(tree: lxml_html.HtmlElement, page_url: str) -> PageMeta:
     canonical = None
     for link in tree.iter("link"):
@@ -233,6 +242,8 @@ def read_page_meta(tree: lxml_html.HtmlElement, page_url: str) -> PageMeta:
         html_lang=root_lang.strip() if root_lang else None,
         time_datetimes=tuple(t.get("datetime", "") for t in tree.iter("time") if t.get("datetime")),
         itemprops=_itemprops(tree),
+        hnews_published=_hnews(tree, "published"),
+        hnews_updated=_hnews(tree, "updated"),
     )
 
 

@@ -24,9 +24,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--from", dest="date_from", type=_date, metavar="DATE", help="published on or after (YYYY-MM-DD)"
     )
-    parser.add_argument(
-        "--to", dest="date_to", type=_date, metavar="DATE", help="published on or before (YYYY-MM-DD)"
-    )
+    parser.add_argument("--to", dest="date_to", type=_date, metavar="DATE", help="published on or before (YYYY-MM-DD)")
     parser.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. JP")
     parser.add_argument("--person", help="person name (canonical, or words of it)")
     parser.add_argument("--org", help="organisation name (canonical, or words of it)")
@@ -91,7 +89,7 @@ def print_result(result: Any) -> None:
     console.print(f"[bold]{result.total}[/bold] articles ({result.took_ms} ms)")
     for rank, hit in enumerate(result.hits, start=1):
         date = (hit.published_at or "")[:10] or "undated"
-        console.print(f"\n[bold]{rank}. {marked(hit.title) or '(untitled)'}[/bold]")
+        console.print(f"\n[bold]{rank}. {marked(hit.title_highlighted) or '(untitled)'}[/bold]")
         console.print(f"   [dim]{date} · {escape(hit.source)} · {escape(hit.url)}[/dim]")
         if hit.snippet:
             console.print(f"   {marked(hit.snippet)}")

@@ -67,6 +67,7 @@ class SearchHit:
     url: str
     snippet: str  # highlighted with HIGHLIGHT_PRE/POST where the query matched
     score: float | None
+    title_highlighted: str = ""  # the title with HIGHLIGHT_PRE/POST around matches (else the title)
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def parse_response(response: dict[str, Any], q: SearchQuery, request: dict[str, 
 def _hit(hit: dict[str, Any]) -> SearchHit:
     source = hit.get("_source", {})
     highlight = hit.get("highlight", {})
-    title = highlight.get("title", [source.get("title") or ""])[0]
+    title = str(source.get("title") or "")
     return SearchHit(
         id=str(hit["_id"]),
         title=title,
@@ -283,6 +284,7 @@ def _hit(hit: dict[str, Any]) -> SearchHit:
         url=source.get("url", ""),
         snippet=_snippet(highlight, source),
         score=hit.get("_score"),
+        title_highlighted=highlight.get("title", [title])[0],
     )
 
 

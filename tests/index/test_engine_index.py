@@ -83,6 +83,8 @@ def test_search_by_phrase_facet_and_date(es: Any, index_settings: Settings) -> N
     phrase = search(es, index_settings, SearchQuery(text='"Kuril Islands"'))
     assert [h.id for h in phrase.hits] == [kuril]
     assert "<mark>" in phrase.hits[0].snippet
+    assert phrase.hits[0].title == CORPUS[0].title  # plain; the marked-up title is separate
+    assert "<mark>Kuril</mark>" in phrase.hits[0].title_highlighted
     assert phrase.hits[0].source == "wire.example"
 
     japan = search(es, index_settings, SearchQuery(country="jp"))

@@ -159,9 +159,9 @@ class Standalone:
         self._token: str | None = None
 
     def start(self, timeout: float = 300) -> Standalone:
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen([airflow_bin(), "standalone"], env=self.env, cwd=self.env["AIRFLOW_HOME"],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([airflow_bin(), "standalone"], env=self.env, cwd=self.env["AIRFLOW_HOME"],
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for("the api-server", self._healthy, timeout, every=3)
         return self
 

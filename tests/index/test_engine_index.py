@@ -84,7 +84,7 @@ def test_search_by_phrase_facet_and_date(es: Any, index_settings: Settings) -> N
     assert [h.id for h in phrase.hits] == [kuril]
     assert "<mark>" in phrase.hits[0].snippet
     assert phrase.hits[0].title == CORPUS[0].title  # plain; the marked-up title is separate
-    assert "<mark>Kuril</mark>" in phrase.hits[0].title_highlighted
+    assert "<mark>Kuril Islands</mark>" in phrase.hits[0].title_highlighted  # phrases highlight whole
     assert phrase.hits[0].source == "wire.example"
 
     japan = search(es, index_settings, SearchQuery(country="jp"))

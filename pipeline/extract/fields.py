@@ -24,7 +24,13 @@ def _fold(text: str) -> str:
 
 
 def strip_site_name(title: str, outlets: set[str]) -> str:
-    """"Headline | Site" -> "Headline": drops end segments that name the outlet."""
+    """"Headline | Site" -> "Headline": drops end segments that name the outlet.
+
+    A vertical bar never belongs to a headline, so of "Headline | Section | Date" the longest
+    part is kept even when the other parts do not name the outlet.
+    """
+    if " | " in title:
+        title = max(title.split(" | "), key=len).strip()
     parts = TITLE_SEPARATORS.split(title)
     if len(parts) == 1:
         return title
@@ -50,11 +56,17 @@ def extract_title(meta: PageMeta, outlets: set[str]) -> tuple[str, str]:
     """JSON-LD headline, then og:title/twitter:title, then a lone <h1>, then <title>, site names stripped.
 
     Outlets often give the share title (og) and the page headline (JSON-LD, <h1>) different
-    wordings; on the dev corpus the JSON-LD headline is the expected title more often.
+    wordings; on the dev corpus the JSON-LD headline is the expected title more often. A value
+    that the page also shows as its <h1> is kept whole, separators and all.
     """
     article = meta.jsonld.article or {}
-    headline = strip_site_name(jsonld_text(article.get("headline")) or "", outlets)
-    og = strip_site_name(clean_text(meta.first("og:title", "twitter:title")), outlets)
+    shown = {_fold(h) for h in meta.h1}
+
+    def cleaned(value: str) -> str:
+        return value if _fold(value) in shown else strip_site_name(value, outlets)
+
+    headline = cleaned(jsonld_text(article.get("headline")) or "")
+    og = cleaned(clean_text(meta.first("og:title", "twitter:title")))
     for value, method in ((headline, "jsonld"), (og, "meta")):
         if value:
             return value, method

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,4 +58,18 @@ def test_nightly_then_process_captures_indexes_the_day_and_a_rerun_changes_nothi
     (event2,) = [e for e in again["events"] if e["uri"].startswith("chancery://raw-captures")]
     process2 = drive(env, "test", "process_captures", "", json.dumps({"asset_events": [event2["extra"]]}))
     assert process2["state"] == "success", process2["tasks"]
+    assert indexed_urls(settings) == expected
+
+    # backfill_archive over the captures just written (an archive is any WARC; its records are
+    # dated by WARC-Date, i.e. today): the same articles again, so the index is unchanged.
+    today = datetime.now(UTC).date()
+    conf = {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat(),
+            "archives": " ".join(event["extra"]["warcs"]), "sources": [], "batch_size": 1}
+    archive = drive(env, "test", "backfill_archive", "", json.dumps(conf))
+    assert archive["state"] == "success", archive["tasks"]
+    summary = archive["returns"]["emit"]
+    assert summary["status"] == "success" and summary["totals"].get("ok", 0) >= len(expected)
+    assert len([t for t in archive["tasks"] if t.startswith("extract[")]) == len(event["extra"]["warcs"])
+    process3 = drive(env, "test", "process_captures", "", "{}")
+    assert process3["state"] == "success" and process3["returns"]["drain"]["indexed"] >= len(expected)
     assert indexed_urls(settings) == expected

@@ -104,8 +104,9 @@ def test_backfill_of_three_dates_through_the_cli_chains_to_process_captures(stac
     assert all(r["state"] == "success" for r in runs), runs
     assert stack.wait_indexed() == stack.expected()
     # No manual step: the raw-captures events started process_captures.
-    woken = stack.finished_runs("process_captures", "asset_triggered")
-    assert woken and all(r["state"] == "success" for r in woken)
+    woken = wait_for("an asset-triggered process_captures run",
+                     lambda: stack.finished_runs("process_captures", "asset_triggered"), RUN_WAIT_S, every=5)
+    assert all(r["state"] == "success" for r in woken), woken
 
 
 def test_burst_backfill_of_five_dates_leaves_no_capture_behind(stack: Stack) -> None:

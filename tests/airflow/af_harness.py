@@ -6,6 +6,7 @@ test's Settings, exactly as ``chancery airflow`` builds it (pipeline.orchestrate
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -204,6 +205,22 @@ class Standalone:
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
+
+
+def wired(settings: Settings, home: Path, newsroom: object, **airflow: object) -> Settings:
+    """Settings with a fresh home, the newsroom as the only sources, loopback fetching allowed."""
+    from pipeline.demo.newsroom import write_sources_file
+
+    home.mkdir(parents=True, exist_ok=True)
+    sources = home / "sources.yaml"
+    write_sources_file(newsroom.base_url, sources)  # type: ignore[attr-defined]
+    return dataclasses.replace(
+        settings,
+        home=home,
+        sources=sources,
+        fetch=dataclasses.replace(settings.fetch, allow_networks=("127.0.0.0/8",), per_host_delay=0.05),
+        airflow=dataclasses.replace(settings.airflow, **airflow),  # type: ignore[arg-type]
+    )
 
 
 def indexed_urls(settings: Settings) -> list[str]:

@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from af_harness import drive, indexed_urls, prepare, run_reports
-from conftest import wired
+from af_harness import drive, indexed_urls, prepare, run_reports, wired
 
 from pipeline.config import Settings
 from pipeline.orchestrate.ledger import CaptureLedger

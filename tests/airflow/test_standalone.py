@@ -22,8 +22,17 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from af_harness import Redis, Standalone, airflow_cli, free_port, indexed_urls, prepare, run_reports, wait_for
-from conftest import wired
+from af_harness import (
+    Redis,
+    Standalone,
+    airflow_cli,
+    free_port,
+    indexed_urls,
+    prepare,
+    run_reports,
+    wait_for,
+    wired,
+)
 
 from pipeline.config import Settings
 from pipeline.orchestrate.ledger import CaptureLedger

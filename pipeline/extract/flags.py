@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
@@ -23,8 +23,10 @@ INTERSTITIAL_MAX_WORDS = 150
 PAYWALL_STUB_MAX_WORDS = 200
 # A live blog whose page holds less own text than this is an index of updates, not a story.
 LIVE_INDEX_MAX_WORDS = 150
-# A listing page links this many headlines (h2/h3/h4 links); an article's "related" box has fewer.
+# A listing page links this many headlines; an article's "related" box has fewer.
 SECTION_MIN_TEASERS = 12
+# A teaser link reads like a headline (this many words) or sits in a heading.
+TEASER_MIN_WORDS = 4
 
 BOT_TITLES = re.compile(
     r"^(?:just a moment|attention required|access denied|are you a robot|robot check|security check|"
@@ -44,7 +46,7 @@ PAYWALL_MARKERS = ("subscribe to continue", "subscribe to read", "to continue re
                    "exclusive to subscribers", "unlock this article", "start your subscription",
                    "jetzt abonnieren", "abo abschließen", "réservé aux abonnés", "solo para suscriptores")
 LIVE_URL = re.compile(r"/(?:live|liveblog|live-blog|live-updates|live-news)(?:/|-|$)", re.I)
-TEASER_LINKS = "//h2//a[@href] | //h3//a[@href] | //h4//a[@href]"
+HEADING_LINKS = "//h2//a[@href] | //h3//a[@href] | //h4//a[@href]"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,18 @@ def has_article_signal(meta: PageMeta) -> bool:
     return "article" in og_type or bool(meta.first("article:published_time"))
 
 
+def teaser_count(tree: lxml_html.HtmlElement, page_url: str) -> int:
+    """Distinct links to other articles: in headings, or headline-long links to article-shaped URLs."""
+    targets = {a.get("href", "") for a in tree.xpath(HEADING_LINKS)}
+    for a in tree.iter("a"):
+        href = a.get("href")
+        if href and href not in targets and len(a.text_content().split()) >= TEASER_MIN_WORDS and article_url(
+            urljoin(page_url, href)
+        ):
+            targets.add(href)
+    return len(targets)
+
+
 def is_live_blog(meta: PageMeta) -> bool:
     return bool(meta.jsonld.types & {"LiveBlogPosting"}) or bool(LIVE_URL.search(urlsplit(meta.url).path))
 
@@ -111,7 +125,7 @@ def classify(tree: lxml_html.HtmlElement, meta: PageMeta, page_text: str, body_w
         return "live_blog_index"
     if not (meta.jsonld.types & NEWS_TYPES) and (
         meta.jsonld.types & LISTING_TYPES or not has_article_signal(meta)
-    ) and len(tree.xpath(TEASER_LINKS)) >= SECTION_MIN_TEASERS:
+    ) and teaser_count(tree, meta.url) >= SECTION_MIN_TEASERS:
         return "section_front"
     if body_words < min_words:
         return "too_short"

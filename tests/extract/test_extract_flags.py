@@ -91,3 +91,14 @@ def test_no_text_at_all_is_empty() -> None:
                           SETTINGS)
     assert result.outcome is Outcome.EMPTY and result.article is None
     assert extract_page(raw(b""), SETTINGS).outcome is Outcome.EMPTY
+
+
+def test_section_front_as_a_plain_list_of_links() -> None:
+    items = "".join(
+        f'<li><a href="https://www.dailyledger.test/2026/02/{i % 27 + 1:02d}/story-about-topic-{i}.html">'
+        f"Ministers meet again on topic number {i}</a> <time>{i % 27 + 1} Feb</time></li>"
+        for i in range(30)
+    )
+    html = f"""<html lang="en"><head><title>World | The Daily Ledger</title></head>
+    <body><nav><a href="/">Home</a></nav><main><h1>World</h1><ul class="list">{items}</ul></main></body></html>"""
+    _rejected(extract_page(raw(html, url="https://www.dailyledger.test/world/"), SETTINGS), "section_front")

@@ -64,7 +64,9 @@ def _reject(outcome: Outcome, reason: str, page: RawPage) -> StageResult:
 def _extract(page: RawPage, settings: Settings) -> StageResult:
     if not page.content.strip():
         return _reject(Outcome.EMPTY, "no content", page)
-    decoded = decode(page.content, page.content_type)
+    content_type = page.content_type or next(
+        (v for k, v in page.headers.items() if k.lower() == "content-type"), None)
+    decoded = decode(page.content, content_type)
     text = decoded.text
     bad = text.count("\ufffd") + text.count("\x00")
     if bad > MAX_UNDECODABLE_SHARE * len(text):

@@ -94,3 +94,13 @@ def test_canonical_url_same_site_only() -> None:
     fetched = "https://www.dailyledger.test/world/2026/03/03/river-talks"
     article = extract_page(raw(foreign, url=fetched), SETTINGS).article
     assert article is not None and article.canonical_url == fetched
+
+
+def test_charset_from_the_response_headers_when_content_type_is_unset() -> None:
+    german = page(paragraphs=GERMAN * 2, lang="de").replace('<meta charset="utf-8">', "")
+    base = raw(german.encode("cp1252"), content_type=None)
+    from dataclasses import replace
+
+    result = extract_page(replace(base, headers={"Content-Type": "text/html; charset=windows-1252"}), SETTINGS)
+    assert result.article is not None and "Außenminister" in result.article.body
+    assert result.article.methods["encoding"] == "header:cp1252"

@@ -11,8 +11,6 @@ confirmed by the exact Jaccard similarity of its two shingle sets before groups 
 from __future__ import annotations
 
 import dataclasses
-import re
-import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -29,7 +27,6 @@ NUM_PERM = 64
 SHINGLE_WORDS = 3
 # Buckets larger than this are checked against their first member only (boilerplate bodies).
 MAX_BUCKET_PAIRS = 64
-_TOKEN = re.compile(r"\w+")
 _MASK64 = (1 << 64) - 1
 _U64 = np.uint64
 _EARLY = datetime.min.replace(tzinfo=UTC)
@@ -58,43 +55,112 @@ def _mix(x: U64Array) -> U64Array:
     return x ^ (x >> _U64(31))
 
 
-class WordHashes(dict[str, int]):
-    """crc32 of each word, computed once per batch (a lookup is cheaper than hashing again)."""
-
-    def __missing__(self, word: str) -> int:
-        value = self[word] = zlib.crc32(word.encode("utf-8"))
-        return value
-
-
-def shingle_hashes(text: str, cache: WordHashes | None = None) -> U64Array:
-    """64-bit hashes of the word 3-grams of a text (lower-cased word tokens), in text order."""
-    words = _TOKEN.findall(text.lower())
-    if not words:
-        return np.empty(0, dtype=np.uint64)
-    memo = cache if cache is not None else WordHashes()
-    w = _mix(np.fromiter(map(memo.__getitem__, words), dtype=np.uint64, count=len(words)) + _MIX[0])
-    if len(w) < SHINGLE_WORDS:
-        return _mix(np.asarray([int(np.bitwise_xor.reduce(w))], dtype=np.uint64))
-    n = len(w) - SHINGLE_WORDS + 1
-    combined = w[:n].copy()
-    for k in range(1, SHINGLE_WORDS):
-        combined = combined * _MIX[0] + w[k:k + n]
-    return _mix(combined)  # may repeat; made unique only for the few pairs that are compared exactly
+# Texts are tokenised and hashed in chunks of this many, as one array of code points each:
+# about 2,000 news bodies make arrays of tens of megabytes, not gigabytes.
+CHUNK_TEXTS = 2000
+# Characters of scripts written without spaces (Han, kana, Thai, Lao, Khmer, Myanmar) are
+# words on their own, so Chinese or Japanese copy gets shingles as fine-grained as English.
+_UNSPACED_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+                    (0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF))
+# Per-position multipliers of the polynomial word hash; positions wrap at this length.
+_MAX_POSITIONS = 64
 
 
-def signatures(parts: list[U64Array]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
-    """A MinHash signature row per shingle set (NUM_PERM values) and which sets are not empty."""
-    has_words = np.array([len(p) > 0 for p in parts], dtype=bool)
-    sig = np.full((len(parts), NUM_PERM), np.iinfo(np.uint32).max, dtype=np.uint32)
-    nonempty = [p for p in parts if len(p)]
-    if not nonempty:
-        return sig, has_words
-    flat = np.concatenate(nonempty)
-    offsets = np.cumsum([0] + [len(p) for p in nonempty[:-1]])
+@lru_cache(maxsize=1)
+def _char_tables() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], U64Array]:
+    """For every code point of the basic plane: is it a word character (as regex \\w), is it unspaced."""
+    word = np.fromiter((chr(c).isalnum() or c == 0x5F for c in range(0x10000)), dtype=bool, count=0x10000)
+    unspaced = np.zeros(0x10000, dtype=bool)
+    for lo, hi in _UNSPACED_RANGES:
+        unspaced[lo:hi + 1] = True
+    powers = np.empty(_MAX_POSITIONS, dtype=np.uint64)
+    value = 1
+    for k in range(_MAX_POSITIONS):
+        powers[k] = value
+        value = (value * 0x100000001B3) & _MASK64  # FNV prime: odd, so every power is distinct
+    return word, unspaced, powers
+
+
+def _chunk_shingles(texts: list[str]) -> tuple[U64Array, npt.NDArray[np.intp]]:
+    """Shingle hashes of some texts, concatenated in text order, and the text each belongs to."""
+    word_table, unspaced_table, powers = _char_tables()
+    lowered = [t.lower() for t in texts]
+    joined = "\n".join(lowered) + "\n"
+    cps = np.frombuffer(joined.encode("utf-32-le", errors="replace"), dtype=np.uint32)
+    text_starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]])
+    basic = cps < 0x10000
+    low = (cps & 0xFFFF).astype(np.intp)
+    is_word = np.where(basic, word_table[low], True)  # astral characters (rare scripts) count as letters
+    unspaced = basic & unspaced_table[low]
+    prev_word = np.concatenate(([False], is_word[:-1]))
+    prev_unspaced = np.concatenate(([False], unspaced[:-1]))
+    starts = is_word & (~prev_word | unspaced | prev_unspaced)
+    char_idx = np.flatnonzero(is_word)
+    if len(char_idx) == 0:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
+    word_first = np.flatnonzero(starts[char_idx])  # where each word begins, in char_idx order
+    word_start_pos = char_idx[word_first]
+    word_of_char = np.cumsum(starts[char_idx]) - 1
+    position = char_idx - word_start_pos[word_of_char]
+    values = cps[char_idx].astype(np.uint64) * powers[position % _MAX_POSITIONS]
+    words = _mix(np.add.reduceat(values, word_first) + _MIX[0])
+    text_of_word = np.searchsorted(text_starts, word_start_pos, side="right") - 1
+
+    n = len(words) - SHINGLE_WORDS + 1
+    hashes: list[U64Array] = []
+    owners: list[npt.NDArray[np.intp]] = []
+    if n > 0:
+        combined = words[:n].copy()
+        for k in range(1, SHINGLE_WORDS):
+            combined = combined * _MIX[0] + words[k:k + n]
+        inside = text_of_word[:n] == text_of_word[SHINGLE_WORDS - 1:]  # no shingle spans two texts
+        hashes.append(_mix(combined[inside]))
+        owners.append(text_of_word[:n][inside])
+    # Texts shorter than one shingle get one hash of all their words.
+    counts = np.bincount(text_of_word, minlength=len(texts))
+    for text in np.flatnonzero((counts > 0) & (counts < SHINGLE_WORDS)):
+        mine = words[text_of_word == text]
+        hashes.append(_mix(np.array([np.bitwise_xor.reduce(mine)], dtype=np.uint64)))
+        owners.append(np.array([text], dtype=np.intp))
+    if not hashes:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
+    flat, owner = np.concatenate(hashes), np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return flat[order], owner[order]
+
+
+def batch_shingles(texts: list[str]) -> tuple[U64Array, npt.NDArray[np.intp]]:
+    """64-bit hashes of the word 3-grams of every text (lower-cased), concatenated in text order,
+    and offsets: text i owns ``flat[offsets[i]:offsets[i + 1]]`` (may repeat a shingle)."""
+    flats: list[U64Array] = []
+    counts = np.zeros(len(texts), dtype=np.intp)
+    for first in range(0, len(texts), CHUNK_TEXTS):
+        flat, owner = _chunk_shingles(texts[first:first + CHUNK_TEXTS])
+        flats.append(flat)
+        counts[first:first + CHUNK_TEXTS] = np.bincount(owner, minlength=len(texts[first:first + CHUNK_TEXTS]))
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.intp)
+    flat_all = np.concatenate(flats) if flats else np.empty(0, dtype=np.uint64)
+    return flat_all, offsets
+
+
+def shingle_hashes(text: str) -> U64Array:
+    """The shingle hashes of one text (see batch_shingles)."""
+    flat, _ = batch_shingles([text])
+    return flat
+
+
+def signatures(flat: U64Array, offsets: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.bool_]]:
+    """A MinHash signature row per text (NUM_PERM values) and which texts have any shingles."""
+    size = len(offsets) - 1
+    has_words = offsets[1:] > offsets[:-1]
+    sig = np.full((size, NUM_PERM), np.iinfo(np.uint32).max, dtype=np.uint32)
     rows = np.flatnonzero(has_words)
+    if len(rows) == 0:
+        return sig, has_words
+    starts = offsets[:-1][rows]
     for j in range(NUM_PERM):
         hashed = (flat * _A[j] + _B[j]) >> _U64(32)  # multiply-shift: a universal 64 -> 32 bit hash
-        sig[rows, j] = np.minimum.reduceat(hashed, offsets).astype(np.uint32)
+        sig[rows, j] = np.minimum.reduceat(hashed, starts).astype(np.uint32)
     return sig, has_words
 
 
@@ -169,14 +235,13 @@ def jaccard(a: U64Array, b: U64Array) -> float:
 
 def near_duplicate_groups(texts: list[str], threshold: float) -> list[int]:
     """For each text, the index of the first text of its near-duplicate group."""
-    cache = WordHashes()
-    parts = [shingle_hashes(t, cache) for t in texts]
-    sig, has_words = signatures(parts)
+    flat, offsets = batch_shingles(texts)
+    sig, has_words = signatures(flat, offsets)
     unique: dict[int, U64Array] = {}
 
     def shingle_set(i: int) -> U64Array:
         if i not in unique:
-            unique[i] = np.unique(parts[i])
+            unique[i] = np.unique(flat[offsets[i]:offsets[i + 1]])
         return unique[i]
 
     bands, rows = band_layout(round(threshold, 3))

@@ -82,3 +82,25 @@ def test_many_stories_group_without_pairwise_scan() -> None:
     roots = near_duplicate_groups(texts, THRESHOLD)
     assert all(roots[2 * s] == roots[2 * s + 1] for s in range(300))
     assert len(set(roots)) == 300
+
+
+def test_shingles_never_span_two_texts_and_short_texts_get_one() -> None:
+    from pipeline.extract.dedup import batch_shingles, shingle_hashes
+
+    flat, offsets = batch_shingles(["", "alpha", "alpha beta", "alpha beta gamma delta", "gamma delta epsilon"])
+    assert list(offsets[1:] - offsets[:-1]) == [0, 1, 1, 2, 1]
+    # Each text's shingles are what it gives alone: the batch does not leak across texts.
+    for i, text in enumerate(["alpha beta gamma delta", "gamma delta epsilon"], start=3):
+        assert list(flat[offsets[i]:offsets[i + 1]]) == list(shingle_hashes(text))
+
+
+def test_unspaced_scripts_are_shingled_by_character() -> None:
+    import numpy as np
+
+    from pipeline.extract.dedup import jaccard, shingle_hashes
+
+    first = np.unique(shingle_hashes("東京で外相会談が開かれ、各国の代表が出席した。"))
+    rewrite = np.unique(shingle_hashes("東京で外相会談が開かれ、各国の代表が参加した。"))
+    other = np.unique(shingle_hashes("大阪で貿易交渉が始まり、漁業権が議題となった。"))
+    assert len(first) > 10  # one shingle per character trigram, not one per sentence
+    assert jaccard(first, rewrite) > 0.6 > jaccard(first, other)

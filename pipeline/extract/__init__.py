@@ -13,10 +13,11 @@ import logging
 from datetime import UTC, datetime
 
 from lxml import etree
+from lxml.html import HtmlElement
 
 from pipeline.config import Settings
 from pipeline.extract.authors import extract_authors, outlet_names
-from pipeline.extract.body import extract_body
+from pipeline.extract.body import Body, extract_body
 from pipeline.extract.dates import modified_date, published_date
 from pipeline.extract.fields import (
     extract_canonical,
@@ -27,9 +28,9 @@ from pipeline.extract.fields import (
     extract_title,
 )
 from pipeline.extract.flags import classify
-from pipeline.extract.html import decode, parse
+from pipeline.extract.html import Decoded, decode, parse
 from pipeline.extract.language import choose_language
-from pipeline.extract.metadata import read_page_meta
+from pipeline.extract.metadata import PageMeta, read_page_meta
 from pipeline.extract.text import count_words
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of
@@ -86,7 +87,14 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
         return _reject(Outcome.EMPTY, "no main text", page)
     if reason:
         return _reject(Outcome.NOT_ARTICLE, reason, page)
+    article = _article(page, tree, meta, body, (title, title_method), decoded)
+    return StageResult(outcome=Outcome.PROCESSED, article=article, url=page.url)
 
+
+def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title_found: tuple[str, str],
+             decoded: Decoded) -> Article:
+    """The Article for a page that passed the checks: every remaining field, each with its method."""
+    title, title_method = title_found
     reference = page.fetched_at or datetime.now(UTC)
     authors, authors_method = extract_authors(meta, tree, body.byline)
     modified = modified_date(meta, reference)
@@ -105,7 +113,7 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
         "keywords": keywords_method, "image_url": image_method, "canonical_url": canonical_method,
         "encoding": f"{decoded.method}:{decoded.encoding}",
     }
-    article = Article.new(
+    return Article.new(
         url=page.url,
         canonical_url=canonical,
         source=page.source or SourceRef(domain=domain_of(page.url)),
@@ -125,4 +133,3 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
         image_url=image,
         methods={k: v for k, v in methods.items() if v},
     )
-    return StageResult(outcome=Outcome.PROCESSED, article=article, url=page.url)

@@ -367,6 +367,14 @@ def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
     }
 
 
+def make_searchable(es: Elasticsearch, settings: Settings) -> None:
+    """Refresh the read alias now, so what was just indexed is searchable at once (demo, tests).
+
+    Bulk indexing leaves refreshes to the index's interval, which is best for throughput.
+    """
+    es.indices.refresh(index=IndexNames(settings.elasticsearch.index_prefix).read_alias)
+
+
 def remove_index_family(es: Elasticsearch, settings: Settings, extra: tuple[str, ...] = ()) -> list[str]:
     """Delete every index and the template of this prefix (tests, benchmarks). Names, not wildcards:
     wildcard deletes are refused by default (`action.destructive_requires_name`)."""

@@ -106,10 +106,18 @@ def normalise(text: str) -> str:
 FAST_ABOVE_ELEMENTS = 10000
 
 
+# Embedded social posts quote someone else's post inside the article; they are not its text.
+SOCIAL_EMBEDS = [
+    "//blockquote[contains(@class, 'twitter-tweet') or contains(@class, 'instagram-media')"
+    " or contains(@class, 'tiktok-embed') or contains(@class, 'bluesky-embed') or contains(@class, 'threads-post')]",
+]
+
+
 def run_trafilatura(tree: lxml_html.HtmlElement, url: str) -> str:
     huge = sum(1 for _ in tree.iter()) > FAST_ABOVE_ELEMENTS
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, include_tables=True, fast=huge,
+        prune_xpath=SOCIAL_EMBEDS,
     )
     text = getattr(document, "text", None) if document is not None else None
     return normalise(text or "")

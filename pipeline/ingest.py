@@ -37,6 +37,7 @@ class IngestReport:
         return {
             "run_id": self.run_id,
             "outcomes": self.tally.as_dict(),
+            "outcomes_by_source": self.tally.source_counts(),
             "reasons": dict(self.tally.reasons),
             "warc_paths": [str(p) for p in self.warc_paths],
             "indexed": self.indexed,

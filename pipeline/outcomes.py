@@ -62,17 +62,26 @@ class Tally:
 
     counts: Counter[str] = field(default_factory=Counter)
     reasons: dict[str, str] = field(default_factory=dict)
+    # Per source, because a source whose extraction suddenly fails must stand out.
+    by_source: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def add(self, outcome: Outcome | str, reason: str = "") -> None:
+    def add(self, outcome: Outcome | str, reason: str = "", source: str | None = None) -> None:
         key = outcome.value if isinstance(outcome, Outcome) else outcome
         self.counts[key] += 1
         if reason and key not in self.reasons:
             self.reasons[key] = reason
+        if source:
+            self.by_source.setdefault(source, Counter())[key] += 1
 
     def merge(self, other: Tally) -> None:
         self.counts.update(other.counts)
         for key, reason in other.reasons.items():
             self.reasons.setdefault(key, reason)
+        for source, counts in other.by_source.items():
+            self.by_source.setdefault(source, Counter()).update(counts)
+
+    def source_counts(self) -> dict[str, dict[str, int]]:
+        return {source: dict(sorted(c.items())) for source, c in sorted(self.by_source.items())}
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))

@@ -94,10 +94,19 @@ def extract_all(inputs: Iterable[Input], settings: Settings, tally: Tally) -> It
     for item in inputs:
         result = item if isinstance(item, StageResult) else _safe_extract(extract_page, item, settings)
         if result.article is None:
-            tally.add(result.outcome, result.reason)
-            log_event(log, "skipped", outcome=result.outcome.value, reason=result.reason, url=result.url)
+            source = _source_key(item)
+            tally.add(result.outcome, result.reason, source)
+            log_event(log, "skipped", outcome=result.outcome.value, reason=result.reason, url=result.url, source=source)
             continue
         yield result.article
+
+
+def _source_key(item: Input) -> str:
+    """The sources-file id where known, else the publisher's domain, else the input itself (a file)."""
+    if isinstance(item, RawPage) and item.source is not None:
+        return item.source.id or item.source.domain
+    url = item.url if isinstance(item, RawPage) else item.url
+    return domain_of(url) or url
 
 
 def _safe_extract(
@@ -124,7 +133,7 @@ def process(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterat
     enricher = enricher_for(settings)
     with _progress(len(grouped), "enrich") as advance:
         for article in enricher.enrich_many(grouped):
-            tally.add(Outcome.PROCESSED)
+            tally.add(Outcome.PROCESSED, source=article.source.id or article.source.domain)
             advance()
             yield article
 

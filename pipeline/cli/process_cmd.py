@@ -99,3 +99,11 @@ def print_summary(tally: Tally, headline: str) -> None:
     for outcome, count in tally.as_dict().items():
         table.add_row(outcome, str(count), tally.reasons.get(outcome, ""))
     console.print(table)
+    by_source = tally.source_counts()
+    if len(by_source) > 1:
+        per_source = Table(title="by source")
+        per_source.add_column("source")
+        per_source.add_column("outcomes")
+        for source, counts in by_source.items():
+            per_source.add_row(source, ", ".join(f"{k} {v}" for k, v in counts.items()))
+        console.print(per_source)

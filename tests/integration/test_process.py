@@ -36,6 +36,15 @@ def test_good_pages_become_articles_and_bad_ones_are_counted(processed: tuple[di
     assert all(tally.reasons.get(k) for k in tally.counts if k != Outcome.PROCESSED.value)
 
 
+def test_outcomes_are_counted_per_source(processed: tuple[dict, Tally]) -> None:
+    _, tally = processed
+    by_source = tally.source_counts()
+    assert by_source["meridian"] == {Outcome.PROCESSED.value: 2}  # the sidecar's source id
+    assert by_source["harbour-news.example"] == {Outcome.PROCESSED.value: 1}  # no id: the domain
+    rejected = by_source["meridian-herald.example"]
+    assert sum(rejected.values()) == 2 and Outcome.PROCESSED.value not in rejected
+
+
 def test_the_model_article_is_cleaned_and_enriched(processed: tuple[dict, Tally]) -> None:
     articles, _ = processed
     canonical = "https://meridian-herald.example/2015/09/29/abe-putin-peace-treaty.html"

@@ -1,6 +1,6 @@
 """Enrichment: entities (spaCy NER + gazetteer), offices on the date, topics, tone, key phrases.
 
-    enricher = Enricher(settings)          # once: loads spaCy (NER only + sentencizer) and the data files
+    enricher = Enricher(settings)          # once: loads spaCy (NER only) and the data files
     article = enricher.enrich(article)     # one article
     for a in enricher.enrich_many(items):  # many, through nlp.pipe
         ...
@@ -35,15 +35,14 @@ from pipeline.models import Article
 __all__ = ["DataFileError", "Enricher", "Gazetteer", "Taxonomy", "load_nlp", "SCOPE_FULL"]
 
 SCOPE_FULL = "full"
-# Everything in en_core_web_sm except the NER: the NER carries its own tok2vec, and
-# sentences come from the rule-based sentencizer, which costs almost nothing.
+# Everything in en_core_web_sm except the NER: the NER carries its own tok2vec. Sentences
+# (for tone and topic evidence) come from a regular expression in base.py.
 _UNUSED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 
 
 def load_nlp(model: str, max_chunk_chars: int) -> Language:
-    """The installed spaCy package, NER only, plus a sentencizer. Never downloads anything."""
+    """The installed spaCy package, NER only. Never downloads anything."""
     nlp = spacy.load(model, exclude=_UNUSED)
-    nlp.add_pipe("sentencizer")
     nlp.max_length = max(nlp.max_length, 2 * max_chunk_chars)
     return nlp
 
@@ -92,6 +91,7 @@ class Enricher:
 
     def _observe(self, i: int, doc: Any, part: Part, contexts: list[Context], states: list[list[Any]]) -> None:
         ctx = contexts[i]
+        doc.user_data["chancery_text"] = part.text  # the Doc was made from it: no need to rebuild it
         for component, state in zip(self.components, states[i], strict=True):
             if ctx.full or component.multilingual:
                 component.observe(state, doc, part, ctx)

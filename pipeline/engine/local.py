@@ -260,8 +260,14 @@ def start(settings: Settings, progress: Progress | None = None) -> EngineStatus:
                     fix="`chancery engine stop`, then start again",
                 )
             return current
-        if current.pid is not None:  # alive but not answering: a hung node from before
-            _terminate(current.pid, report)
+        if current.pid is not None:
+            # Alive but not answering: still starting (or just slow on a loaded machine) is far
+            # likelier than hung, so give it the startup deadline before replacing it.
+            current = _await_answer(layout, settings, report)
+            if current.running:
+                return current
+            if current.pid is not None:
+                _terminate(current.pid, report)
         _install(layout, settings, user, java, report)
         return _launch_with_retries(layout, settings, user, java, report)
 
@@ -545,6 +551,16 @@ def _probe(layout: NodeLayout, settings: Settings) -> EngineStatus:
         version=_node_version(state.url, password) if running else None,
         detail="running" if running else "process alive but not answering (starting, or hung)",
     )
+
+
+def _await_answer(layout: NodeLayout, settings: Settings, report: Progress) -> EngineStatus:
+    report("a node process is alive but not answering yet: waiting for it")
+    deadline = time.monotonic() + settings.engine.startup_timeout
+    current = _probe(layout, settings)
+    while not current.running and current.pid is not None and time.monotonic() < deadline:
+        time.sleep(2)
+        current = _probe(layout, settings)
+    return current
 
 
 def _with(status: EngineStatus, **changes: Any) -> EngineStatus:

@@ -110,8 +110,8 @@ def test_concurrent_starts_after_a_stop_give_one_node_with_the_same_password(
     workers = [threading.Thread(target=lambda: results.append(local.start(node_settings))) for _ in range(2)]
     for worker in workers:
         worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
+    for worker in workers:  # the second waits on the first's lock, up to twice the startup deadline
+        worker.join(timeout=node_settings.engine.startup_timeout * 2 + 60)
     assert len(results) == 2 and results[0].pid == results[1].pid and results[0].running
     url, username, password = local.connection(node_settings)
     assert password == password_before

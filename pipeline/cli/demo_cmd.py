@@ -187,15 +187,11 @@ def unchanged_count(report: IngestReport) -> int:
 
 
 def _make_searchable(settings: Settings) -> None:
-    """Refresh the read alias, so the example searches see this run's documents at once.
-
-    Bulk indexing leaves refreshes to the index's interval (best for throughput); the demo
-    searches right after it. TODO(lead): move into pipeline/index, the only ES-facing package.
-    """
+    """Refresh now, so the example searches see this run's documents at once."""
     from pipeline.index.client import connect
-    from pipeline.index.mapping import IndexNames
+    from pipeline.index.setup import make_searchable
 
-    connect(settings).indices.refresh(index=IndexNames(settings.elasticsearch.index_prefix).read_alias)
+    make_searchable(connect(settings), settings)
 
 
 def _ingest_and_search(console: Console, newsroom: Newsroom, settings: Settings) -> int:

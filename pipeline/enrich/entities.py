@@ -51,60 +51,15 @@ _NER_TYPES = {
 }
 # The last word of an ORG span that names an event, not an organisation.
 EVENT_WORDS = frozenset(
-    [
-        "summit",
-        "summits",
-        "conference",
-        "talks",
-        "games",
-        "olympics",
-        "olympic",
-        "cup",
-        "championship",
-        "championships",
-        "forum",
-        "festival",
-        "war",
-        "election",
-        "elections",
-        "meeting",
-        "session",
-        "expo",
-        "marathon",
-        "tournament",
-        "accord",
-        "accords",
-        "agreement",
-        "treaty",
-        "protocol",
-        "declaration",
-        "initiative",
-        "plan",
-        "deal",
-        "convention",
-    ]
+    {"summit", "summits", "conference", "talks", "games", "olympics", "olympic", "cup", "championship"}
+    | {"championships", "forum", "festival", "war", "election", "elections", "meeting", "session", "expo"}
+    | {"marathon", "tournament", "accord", "accords", "agreement", "treaty", "protocol", "declaration"}
+    | {"initiative", "plan", "deal", "convention"}
 )
 # A capital after one of these is a place ("talks in Vienna"), not a metonym for its government ("Vienna said").
 LOCATIVE = frozenset(
-    [
-        "in",
-        "at",
-        "to",
-        "from",
-        "near",
-        "into",
-        "inside",
-        "outside",
-        "across",
-        "around",
-        "of",
-        "on",
-        "via",
-        "toward",
-        "towards",
-        "between",
-        "through",
-    ]
+    {"in", "at", "to", "from", "near", "into", "inside", "outside", "across", "around", "of", "on", "via"}
+    | {"toward", "towards", "between", "through"}
 )
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
 _TITLE_HEADS = frozenset({"minister", "secretary", "speaker", "spokesman", "spokeswoman", "chief", "envoy"})

@@ -95,99 +95,16 @@ class KeyPhraseComponent:
 
 # Words inside named entities are not key phrases: entities are facets of their own; numbers say little.
 _SKIP_ENTS = frozenset(
-    {
-        "DATE",
-        "TIME",
-        "CARDINAL",
-        "ORDINAL",
-        "MONEY",
-        "PERCENT",
-        "QUANTITY",
-        "PERSON",
-        "NORP",
-        "GPE",
-        "ORG",
-        "LOC",
-        "FAC",
-    }
+    {"DATE", "TIME", "CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY"}
+    | {"PERSON", "NORP", "GPE", "ORG", "LOC", "FAC"}
 )
 # Reporting and other frequent news verbs and titles that make poor key phrases, on top of spaCy's stop words.
 _EXTRA_STOP = frozenset(
-    [
-        "said",
-        "says",
-        "say",
-        "told",
-        "tells",
-        "added",
-        "adding",
-        "according",
-        "announced",
-        "attended",
-        "reported",
-        "reports",
-        "report",
-        "asked",
-        "called",
-        "calls",
-        "stated",
-        "statement",
-        "noted",
-        "including",
-        "included",
-        "include",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "sir",
-        "president",
-        "prime",
-        "minister",
-        "minister",
-        "ministers",
-        "spokesman",
-        "spokeswoman",
-        "spokesperson",
-        "official",
-        "officials",
-        "also",
-        "would",
-        "could",
-        "should",
-        "year",
-        "years",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "day",
-        "days",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "time",
-        "times",
-        "new",
-        "like",
-        "just",
-        "going",
-        "got",
-        "get",
-        "gets",
-        "made",
-        "make",
-        "makes",
-        "took",
-        "take",
-    ]
+    """said says say told tells added adding according announced attended reported reports report asked
+    called calls stated statement noted including included include mr mrs ms dr sir president prime minister
+    minister ministers spokesman spokeswoman spokesperson official officials also would could should
+    year years week weeks month months day days monday tuesday wednesday thursday friday saturday sunday
+    today yesterday tomorrow time times new like just going got get gets made make makes took take""".split()  # noqa: SIM905
 )
 
 

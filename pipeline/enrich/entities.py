@@ -61,6 +61,13 @@ LOCATIVE = frozenset(
     {"in", "at", "to", "from", "near", "into", "inside", "outside", "across", "around", "of", "on", "via"}
     | {"toward", "towards", "between", "through"}
 )
+# The last word of a PERSON span that makes it a place ("Kim Il Sung Square").
+PLACE_WORDS = frozenset(
+    {"square", "street", "avenue", "road", "bridge", "airport", "station", "stadium", "palace", "hall"}
+    | {"reef", "island", "islands", "bay", "river", "lake", "mountain", "park", "port", "university", "square"}
+)
+# Titles that stay part of a one-name holder's canonical name ("Pope Francis").
+REGNAL = frozenset({"Pope"})
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
 _TITLE_HEADS = frozenset({"minister", "secretary", "speaker", "spokesman", "spokeswoman", "chief", "envoy"})
 _NAME_GLUE = frozenset({"of", "the", "and", "for", "de", "del", "du", "la", "le", "von", "van", "bin", "al"})
@@ -270,11 +277,16 @@ class EntityComponent:
 
     def _person(self, state: EntityState, doc: Doc, span: Span, part: Part) -> None:
         tokens = list(span)
+        if tokens[-1].lower_ in PLACE_WORDS:  # "Kim Il Sung Square", "Mischief Reef": a place named after someone
+            self._other(state, EntityType.LOCATION, _clean(span.text), span.text, part)
+            return
         lead: list[str] = []
         while tokens and (tokens[0].text in self.honorifics or tokens[0].text.rstrip(".") in self.honorifics):
             lead.append(tokens.pop(0).text)
         if not tokens:
             return
+        if lead and lead[-1] in REGNAL and len(tokens) <= 2:  # "Pope Francis" is the name, not "Francis"
+            tokens = [*[t for t in span if t.text == lead[-1]][-1:], *tokens]
         name = _clean(" ".join(_join_tokens(tokens)))
         if not name or not _CAPITALISED.match(name) or len(name) < 2:
             return

@@ -61,6 +61,7 @@ class Scoring:
     max_evidence_phrases: int
     max_evidence_sentences: int
     max_entity_evidence: float
+    max_topics: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Taxonomy:
                 max_evidence_phrases=int(raw["max_evidence_phrases"]),
                 max_evidence_sentences=int(raw["max_evidence_sentences"]),
                 max_entity_evidence=float(raw["max_entity_evidence"]),
+                max_topics=int(raw["max_topics"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFileError(path, "scoring", f"missing or invalid value: {exc}") from exc
@@ -334,7 +336,7 @@ class TopicComponent:
             return
         best = max(e for e, _, _ in scored)
         topics = []
-        for evidence, topic_id, phrases in sorted(scored, key=lambda x: (-x[0], x[1])):
+        for evidence, topic_id, phrases in sorted(scored, key=lambda x: (-x[0], x[1]))[: s.max_topics]:
             if evidence < s.relative * best:
                 continue
             sentences = state.sentences.get(topic_id, [])[: s.max_evidence_sentences]

@@ -104,7 +104,12 @@ def _backfill(stack: Stack, first: date, days: int) -> list[dict[str, Any]]:
         runs = [r for r in stack.finished_runs("nightly_ingest", "backfill") if r["dag_run_id"] not in before]
         return runs if len(runs) >= days else None
 
-    return wait_for(f"{days} backfill runs", finished, RUN_WAIT_S, every=5)  # type: ignore[no-any-return]
+    runs = wait_for(f"{days} backfill runs", finished, RUN_WAIT_S, every=5)
+    # Airflow allows one running backfill per DAG; it is complete a scheduler loop after its runs.
+    wait_for("the backfill completed", lambda: all(
+        b.get("completed_at") for b in stack.airflow.api("GET", "/backfills", params={"dag_id": "nightly_ingest"})
+        ["backfills"]), RUN_WAIT_S, every=3)
+    return runs  # type: ignore[no-any-return]
 
 
 def test_backfill_of_three_dates_through_the_cli_chains_to_process_captures(stack: Stack) -> None:

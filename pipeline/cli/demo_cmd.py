@@ -52,14 +52,16 @@ def example_searches() -> list[ExampleSearch]:
     year = (date(2015, 1, 1), date(2015, 12, 31))
     return [
         ExampleSearch(
-            'The phrase "Northern Territories", about Japan, in 2015',
-            "chancery search '\"Northern Territories\"' --country JP --from 2015-01-01 --to 2015-12-31",
-            SearchQuery(text='"Northern Territories"', country="JP", date_from=year[0], date_to=year[1], size=5),
+            'The phrase "Northern Territories", where Japan and Russia meet, in 2015',
+            "chancery search '\"Northern Territories\"' --country JP --country RU --from 2015-01-01 --to 2015-12-31",
+            SearchQuery(
+                text='"Northern Territories"', countries=("JP", "RU"), date_from=year[0], date_to=year[1], size=5
+            ),
         ),
         ExampleSearch(
             "Sanctions, with Russia among the countries (see the country facet)",
             "chancery search sanctions --country RU",
-            SearchQuery(text="sanctions", country="RU", size=5),
+            SearchQuery(text="sanctions", countries=("RU",), size=5),
         ),
         ExampleSearch(
             "Everything tagged with the topic territorial-dispute",

@@ -25,7 +25,9 @@ def register(sub: Any) -> None:
         "--from", dest="date_from", type=_date, metavar="DATE", help="published on or after (YYYY-MM-DD)"
     )
     parser.add_argument("--to", dest="date_to", type=_date, metavar="DATE", help="published on or before (YYYY-MM-DD)")
-    parser.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. JP")
+    parser.add_argument(
+        "--country", action="append", default=[], help="ISO 3166-1 alpha-2 code, e.g. JP; repeat: all must appear"
+    )
     parser.add_argument("--person", help="person name (canonical, or words of it)")
     parser.add_argument("--org", help="organisation name (canonical, or words of it)")
     parser.add_argument("--topic", help="topic id")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         text=args.query,
         date_from=args.date_from,
         date_to=args.date_to,
-        country=args.country,
+        countries=tuple(args.country),
         person=args.person,
         org=args.org,
         topic=args.topic,

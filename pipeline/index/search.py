@@ -50,7 +50,7 @@ class SearchQuery:
     text: str = ""
     date_from: date | None = None
     date_to: date | None = None  # inclusive: the whole day
-    country: str | None = None  # ISO 3166-1 alpha-2
+    countries: tuple[str, ...] = ()  # ISO 3166-1 alpha-2; all must be present (Japan AND Russia)
     person: str | None = None
     org: str | None = None
     topic: str | None = None
@@ -158,8 +158,8 @@ def build_filters(q: SearchQuery) -> list[dict[str, Any]]:
         if q.date_to:
             bounds["lte"] = f"{q.date_to.isoformat()}||/d"  # rounds up: the whole last day counts
         filters.append({"range": {"published_at": bounds}})
-    if q.country:
-        filters.append({"term": {"countries": q.country.strip().upper()}})
+    for country in q.countries:
+        filters.append({"term": {"countries": country.strip().upper()}})
     if q.person:
         filters.append(_name_filter("persons", q.person))
     if q.org:

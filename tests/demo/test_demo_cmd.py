@@ -88,7 +88,7 @@ def test_demo_ingests_the_newsroom_and_finds_the_model_story(es_settings: Settin
         assert report.indexed == len(newsroom.articles), report.to_dict()
         es = connect(settings)
         phrase = "Northern Territories"
-        found = search(es, settings, SearchQuery(text=f'"{phrase}"', country="JP", size=50))
+        found = search(es, settings, SearchQuery(text=f'"{phrase}"', countries=("JP",), size=50))
         expected = {
             newsroom.url_for(a)
             for a in newsroom.articles

@@ -87,7 +87,7 @@ def test_search_by_phrase_facet_and_date(es: Any, index_settings: Settings) -> N
     assert "<mark>Kuril Islands</mark>" in phrase.hits[0].title_highlighted  # phrases highlight whole
     assert phrase.hits[0].source == "wire.example"
 
-    japan = search(es, index_settings, SearchQuery(country="jp"))
+    japan = search(es, index_settings, SearchQuery(countries=("jp",)))
     assert {h.id for h in japan.hits} == {CORPUS[0].id, CORPUS[3].id}
     assert {b.key: b.count for b in japan.facets["countries"]}["JP"] == 2
 

@@ -82,7 +82,7 @@ def test_query_uses_simple_query_string_over_weighted_fields_with_and() -> None:
 
 def test_filters_are_filters() -> None:
     q = SearchQuery(
-        country="jp",
+        countries=("jp", "ru"),
         topic="sanctions",
         source="www.Wire.example",
         date_from=date(2024, 1, 1),
@@ -93,6 +93,7 @@ def test_filters_are_filters() -> None:
     assert request["query"]["bool"]["must"] == [{"match_all": {}}]
     filters = request["query"]["bool"]["filter"]
     assert {"term": {"countries": "JP"}} in filters
+    assert {"term": {"countries": "RU"}} in filters  # both must appear: Japan AND Russia
     assert {"term": {"topics.id": "sanctions"}} in filters
     assert {"range": {"published_at": {"gte": "2024-01-01", "lte": "2024-01-31||/d"}}} in filters
     assert "wire.example" in str(filters)

@@ -71,3 +71,32 @@ def es_settings(engine_settings: Settings, tmp_path: Path) -> Iterator[Settings]
         remove_index_family(client, settings)
     finally:
         client.close()
+
+
+@pytest.fixture
+def newsroom() -> Iterator[object]:
+    """A loopback newsroom of hostile and well-behaved pages (tests/fetch_newsroom.py), one per test."""
+    from fetch_newsroom import Newsroom
+
+    with Newsroom() as room:
+        yield room
+
+
+@pytest.fixture
+def fetch_settings(settings: Settings) -> Settings:
+    """Loopback opened past the SSRF guard; small timeouts, limits and backoff so tests stay fast."""
+    fetch = dataclasses.replace(
+        settings.fetch,
+        allow_networks=("127.0.0.0/8",),
+        connect_timeout=1.0,
+        read_timeout=0.5,
+        total_timeout=5.0,
+        max_bytes=1024 * 1024,
+        max_retries=2,
+        backoff_base=0.05,
+        backoff_max=2.0,
+        per_host_delay=0.0,
+        per_host_concurrency=2,
+        global_concurrency=4,
+    )
+    return dataclasses.replace(settings, fetch=fetch)

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from pipeline.discover.candidates import Candidate, Window, in_window
@@ -89,32 +88,19 @@ def _open(location: str) -> IO[bytes]:
 def _records(
     stream: IO[bytes], location: str, source: Source, window: Window | None, max_bytes: int
 ) -> Iterator[Candidate | StageResult]:
-    from pipeline.fetch.warc import parse_warc_date, unread_tail
+    from pipeline.fetch.warc import parse_warc_date, response_records
 
-    records = ArchiveIterator(stream)
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            tail = unread_tail(records, stream)
-            if tail:
-                yield StageResult(
-                    Outcome.BAD_RECORD, reason=f"truncated archive: {tail} bytes after the last record", url=location
-                )
+    for item in response_records(stream, location):
+        if isinstance(item, StageResult):
+            yield item
             return
-        except _READ_ERRORS as exc:
-            yield StageResult(
-                Outcome.BAD_RECORD, reason=f"unreadable archive: {type(exc).__name__}: {exc}", url=location
-            )
-            return
-        if record.rec_type != "response" or record.http_headers is None:
-            continue
+        record, offset = item
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         captured_at = parse_warc_date(record.rec_headers.get_header("WARC-Date"))
         if not host_matches(url, source.hosts) or not in_window(captured_at, window):
             continue  # cheap header checks first: most of a CC-NEWS file is other hosts
         try:
-            response = _response(record, url, captured_at, location, records.offset, max_bytes)
+            response = _response(record, url, captured_at, location, offset, max_bytes)
         except _READ_ERRORS as exc:
             yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable record: {type(exc).__name__}: {exc}", url=url)
             return

@@ -252,7 +252,9 @@ def unread_tail(records: ArchiveIterator, stream: IO[bytes]) -> int:
     return tail
 
 
-def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[RawPage | StageResult]:
+def response_records(stream: IO[bytes], location: str) -> Iterator[tuple[Any, int] | StageResult]:
+    """Each HTTP response record with its offset. Damage or truncation ends the file with one
+    BAD_RECORD, since nothing after it can be trusted. Read each record before asking for the next."""
     records = ArchiveIterator(stream)
     while True:
         try:
@@ -261,15 +263,22 @@ def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[Raw
             tail = unread_tail(records, stream)
             if tail:
                 yield StageResult(
-                    Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record", url=name
+                    Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record", url=location
                 )
             return
         except _READ_ERRORS as exc:
-            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=name)
+            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=location)
             return
-        if record.rec_type != "response" or record.http_headers is None:
-            continue
-        offset = records.offset  # start of this record; get_record_offset() would consume it
+        if record.rec_type == "response" and record.http_headers is not None:
+            yield record, records.offset  # the record's start; get_record_offset() would consume it
+
+
+def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[RawPage | StageResult]:
+    for item in response_records(stream, name):
+        if isinstance(item, StageResult):
+            yield item
+            return
+        record, offset = item
         try:
             yield _raw_page(record, name, offset, max_payload)
         except _READ_ERRORS as exc:

@@ -69,6 +69,12 @@ def test_nightly_then_process_captures_indexes_the_day_and_a_rerun_changes_nothi
     summary = archive["returns"]["emit"]
     assert summary["status"] == "success" and summary["totals"].get("ok", 0) >= len(expected)
     assert len([t for t in archive["tasks"] if t.startswith("extract[")]) == len(event["extra"]["warcs"])
+    # Out of time budget with captures pending: no work done, and a raw-captures event (through the
+    # alias) hands the rest to another run at once instead of waiting for the hourly fallback.
+    stalled = drive({**env, "CHANCERY_AIRFLOW_DRAIN_BUDGET_SECONDS": "0"}, "test", "process_captures", "", "{}")
+    assert stalled["state"] == "success" and stalled["returns"]["drain"]["processed"] == 0
+    handoff = [e for e in stalled["events"] if e["uri"].startswith("chancery://raw-captures")]
+    assert handoff and handoff[0]["extra"]["remaining"] == len(event["extra"]["warcs"])
     process3 = drive(env, "test", "process_captures", "", "{}")
     assert process3["state"] == "success" and process3["returns"]["drain"]["indexed"] >= len(expected)
     assert indexed_urls(settings) == expected

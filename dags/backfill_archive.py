@@ -33,17 +33,17 @@ from pipeline.orchestrate import FETCH_POOL, RAW_CAPTURES
 def backfill_archive() -> None:
     @task
     def plan(params=None) -> list[list[str]]:
-        from pipeline.config import load_settings
+        from pipeline.orchestrate.runtime import task_settings
         from pipeline.orchestrate.steps import archive_batches
 
-        return archive_batches(params["archives"], params["batch_size"], load_settings().airflow.max_mapped_batches)
+        return archive_batches(params["archives"], params["batch_size"], task_settings().airflow.max_mapped_batches)
 
     @task(pool=FETCH_POOL, execution_timeout=timedelta(minutes=45))
     def extract(files: list[str], params=None, run_id=None, ti=None) -> dict:
-        from pipeline.config import load_settings
+        from pipeline.orchestrate.runtime import task_settings
         from pipeline.orchestrate.steps import archive_sources, fetch_batch, hosts_for, parse_day
 
-        settings = load_settings()
+        settings = task_settings()
         sources = archive_sources(files, hosts_for(settings, params["sources"]))
         window = (parse_day(params["start"]), parse_day(params["end"]))
         return fetch_batch(settings, [s.id for s in sources], window, run_id, "backfill_archive",
@@ -52,14 +52,14 @@ def backfill_archive() -> None:
 
     @task(outlets=[Asset(RAW_CAPTURES)], trigger_rule="all_done")
     def emit(results: list, batches: list, params=None, run_id=None) -> dict:
-        from pipeline.config import load_settings
+        from pipeline.orchestrate.runtime import task_settings
         from pipeline.orchestrate.steps import assemble_report, parse_day, raw_captures_extra, store_report
 
         window = (parse_day(params["start"]), parse_day(params["end"]))
         extra = raw_captures_extra(list(results), run_id, "backfill_archive", window)
         get_current_context()["outlet_events"][Asset(RAW_CAPTURES)].extra = extra
         summary = assemble_report(list(results), run_id, "backfill_archive", window, None, len(batches))
-        store_report(load_settings(), summary)
+        store_report(task_settings(), summary)
         return summary
 
     batches = plan()

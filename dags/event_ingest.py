@@ -15,6 +15,7 @@ from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
 
 from pipeline.config import load_settings
 from pipeline.orchestrate import FETCH_POOL, INCOMING, RAW_CAPTURES
+from pipeline.orchestrate.runtime import task_settings
 
 SETTINGS = load_settings()
 REDIS_CONN_ID = "chancery_redis"  # AIRFLOW_CONN_CHANCERY_REDIS, set from settings.airflow.redis_url by the bootstrap
@@ -42,7 +43,7 @@ def event_ingest() -> None:
 
         extras = [e.extra for events in (triggering_asset_events or {}).values() for e in events]
         request = request_from_events(extras)
-        result = ingest_event(load_settings(), request, run_id, "event_ingest", dag_run.run_after)
+        result = ingest_event(task_settings(), request, run_id, "event_ingest", dag_run.run_after)
         extra = raw_captures_extra([result], run_id, "event_ingest", None)
         get_current_context()["outlet_events"][Asset(RAW_CAPTURES)].extra = extra
         return {"request": result["request"], "warcs": result["warcs"], "failures": result["failures"]}

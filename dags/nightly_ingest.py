@@ -14,6 +14,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_conte
 from pipeline.config import load_settings
 from pipeline.orchestrate import FETCH_POOL, RAW_CAPTURES
 from pipeline.orchestrate.retry import fetch_retry_policy
+from pipeline.orchestrate.runtime import task_settings
 
 SETTINGS = load_settings()
 
@@ -32,14 +33,14 @@ def nightly_ingest() -> None:
     def plan() -> list[list[str]]:
         from pipeline.orchestrate.steps import plan_batches
 
-        return plan_batches(load_settings())
+        return plan_batches(task_settings())
 
     @task(pool=FETCH_POOL, retry_policy=fetch_retry_policy(), execution_timeout=timedelta(minutes=45))
     def fetch(batch: list[str], data_interval_start=None, data_interval_end=None, run_id=None, ti=None) -> dict:
         from pipeline.orchestrate.steps import day_window, fetch_batch, window_label
 
         window = day_window(data_interval_start, data_interval_end)
-        return fetch_batch(load_settings(), batch, window, run_id, "nightly_ingest", batch=ti.map_index,
+        return fetch_batch(task_settings(), batch, window, run_id, "nightly_ingest", batch=ti.map_index,
                            label=window_label(window), raise_on_error=ti.try_number <= ti.max_tries)
 
     @task(outlets=[Asset(RAW_CAPTURES)], trigger_rule="all_done")
@@ -58,7 +59,7 @@ def nightly_ingest() -> None:
 
         summary = assemble_report(list(results), run_id, "nightly_ingest",
                                   day_window(data_interval_start, data_interval_end), logical_date, len(batches))
-        store_report(load_settings(), summary)
+        store_report(task_settings(), summary)
         return summary
 
     batches = plan()

@@ -14,6 +14,7 @@ from airflow.sdk import Asset, AssetAlias, AssetOrTimeSchedule, CronTriggerTimet
 
 from pipeline.config import load_settings
 from pipeline.orchestrate import ARTICLES_INDEXED, INDEX_POOL, RAW_CAPTURES
+from pipeline.orchestrate.runtime import task_settings
 
 SETTINGS = load_settings()
 CONTINUE = "chancery-process-continue"  # alias: a raw-captures event only when the time budget ran out
@@ -38,7 +39,7 @@ def process_captures() -> None:
         from pipeline.orchestrate.steps import drain_captures, hinted_warcs
 
         hints = hinted_warcs(triggering_asset_events, dag_run.conf)  # logged only: the ledger is the work list
-        summary = drain_captures(load_settings(), worker=f"process_captures:{run_id}")
+        summary = drain_captures(task_settings(), worker=f"process_captures:{run_id}")
         outlet_events = get_current_context()["outlet_events"]
         outlet_events[Asset(ARTICLES_INDEXED)].extra = {k: summary[k] for k in ("processed", "indexed", "outcomes")}
         if summary["budget_exhausted"] and summary["remaining"]:  # hand the rest to another run, now

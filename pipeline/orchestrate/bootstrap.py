@@ -15,7 +15,6 @@ import subprocess
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from pipeline.config import Settings
 from pipeline.orchestrate import FETCH_POOL, INDEX_POOL
@@ -44,6 +43,8 @@ def pools(settings: Settings) -> dict[str, dict[str, object]]:
 
 def es_connection_uri(settings: Settings) -> str:
     """The Elasticsearch connection as an Airflow connection URI: ELASTICSEARCH_URL, else the local engine."""
+    from pipeline.orchestrate.runtime import es_connection_uri as to_uri
+
     url, username, password = settings.elasticsearch.url, settings.elasticsearch.username, \
         settings.elasticsearch.password
     if not url:
@@ -53,12 +54,7 @@ def es_connection_uri(settings: Settings) -> str:
             url, username, password = connection(settings)
         except Exception:  # the engine is not set up yet: the tasks use the settings anyway
             url = "http://127.0.0.1:9200"
-    parts = urlsplit(url)
-    auth = ""
-    if username:
-        auth = quote(username, safe="") + (":" + quote(password, safe="") if password else "") + "@"
-    netloc = auth + (parts.hostname or "127.0.0.1") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(("elasticsearch+" + (parts.scheme or "http"), netloc, parts.path, "", ""))
+    return to_uri(url, username, password)
 
 
 def passwords_file(settings: Settings) -> Path:

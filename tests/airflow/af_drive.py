@@ -60,6 +60,20 @@ def plugins() -> dict:
     }
 
 
+def connection() -> dict:
+    """The ES connection the bootstrap defines, parsed by Airflow, applied to the settings."""
+    import os
+
+    from airflow.sdk import Connection
+
+    from pipeline.config import load_settings
+    from pipeline.orchestrate.runtime import ES_CONN_ID, settings_from_connection
+
+    conn = Connection.from_uri(os.environ[f"AIRFLOW_CONN_{ES_CONN_ID.upper()}"], conn_id=ES_CONN_ID)
+    es = settings_from_connection(load_settings(environ={}), conn).elasticsearch
+    return {"url": es.url, "username": es.username, "password": es.password}
+
+
 def test(dag_id: str, logical_date: str | None, conf: str | None) -> dict:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetEvent
@@ -91,6 +105,8 @@ if __name__ == "__main__":
     command, *rest = sys.argv[1:]
     if command == "dagbag":
         out = dagbag()
+    elif command == "connection":
+        out = connection()
     elif command == "plugins":
         out = plugins()
     elif command == "parse-cpu":

@@ -61,3 +61,9 @@ def test_plugin_loads_listener_and_kibana_link(env: dict[str, str]) -> None:
     assert view["destination"] == "dag_run"
     assert view["href"].startswith("http://kibana.test:5601/app/discover#/")
     assert "provenance.run_id:\"{RUN_ID}\"" in view["href"]
+
+
+def test_the_elasticsearch_connection_round_trips(env: dict[str, str]) -> None:
+    env = {**env, "AIRFLOW_CONN_CHANCERY_ELASTICSEARCH":
+           "elasticsearch://elastic:p%40ss@es.test:9250?scheme=https"}
+    assert drive(env, "connection") == {"url": "https://es.test:9250", "username": "elastic", "password": "p@ss"}

@@ -21,6 +21,11 @@ def cli_env(index_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settin
     monkeypatch.setenv("CHANCERY_ELASTICSEARCH_INDEX_PREFIX", index_settings.elasticsearch.index_prefix)
     monkeypatch.setenv("CHANCERY_ELASTICSEARCH_RUNS_INDEX", index_settings.elasticsearch.runs_index)
     monkeypatch.setenv("CHANCERY_HOME", str(index_settings.home))
+    # The session's engine, whether ELASTICSEARCH_URL named it or the embedded node was started.
+    es = index_settings.elasticsearch
+    monkeypatch.setenv("ELASTICSEARCH_URL", str(es.url))
+    monkeypatch.setenv("ELASTICSEARCH_USERNAME", es.username or "")
+    monkeypatch.setenv("ELASTICSEARCH_PASSWORD", es.password or "")
     return index_settings
 
 

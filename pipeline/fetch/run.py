@@ -251,7 +251,9 @@ class _Crawler:
         """Runs in a worker: feeds and sitemaps fetched politely and conditionally, each attempt recorded."""
 
         def fetch_xml(url: str) -> bytes | None:
-            validators = None if self.refetch else self.seen.validators(url)
+            # No conditional GET for a windowed run: a 304 (validators saved by another day's run)
+            # says nothing about *this* window's entries, and a backfill must see them.
+            validators = None if self.refetch or window is not None else self.seen.validators(url)
             result = self._polite_fetch(url, ContentKind.XML, validators)
             self._record(
                 url,

@@ -132,10 +132,7 @@ def fetch_batch(
     for source in chosen:
         started = time.monotonic()
         try:
-            # refetch for a windowed run: a 304 on a feed or sitemap (validators saved by another day's
-            # run) says nothing about *this* day's entries, and a backfill must see them.
-            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id),
-                                refetch=window is not None)
+            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id))
         except Exception as exc:  # one source's failure is counted and reported; the batch goes on
             failures[source.id] = f"{type(exc).__name__}: {exc}"[:500]
             kinds[source.id] = _failure_kind(exc)

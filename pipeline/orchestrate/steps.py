@@ -132,7 +132,10 @@ def fetch_batch(
     for source in chosen:
         started = time.monotonic()
         try:
-            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id))
+            # A windowed DAG run (nightly, backfill, archive) captures its window's articles again even
+            # when seen before: re-running a date re-processes it, and ids keep the index unchanged.
+            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id),
+                                refetch=window is not None)
         except Exception as exc:  # one source's failure is counted and reported; the batch goes on
             failures[source.id] = f"{type(exc).__name__}: {exc}"[:500]
             kinds[source.id] = _failure_kind(exc)

@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-model.txt pyproject.toml
 demo: setup
 	$(BIN)/chancery demo
 
-test: setup
+test: lint
 	$(BIN)/pytest
 
 test-fast: setup

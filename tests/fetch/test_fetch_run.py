@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,12 @@ def test_a_windowed_run_reads_the_feed_unconditionally(
     newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path
 ) -> None:
     """A backfill day must see its entries even after another day's run saved the feed's ETag."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     a = newsroom.page("/news/geneva", article("Talks in Geneva", "Delegations met for a second round."))
     feed = _etag_feed(newsroom, rss([("Talks in Geneva", a, DATE)]))
     run_fetch(fetch_settings, [_feed_source(feed)], None, "nightly", tmp_path, show_progress=False)
-    day = (datetime(2024, 1, 15, tzinfo=timezone.utc), datetime(2024, 1, 16, tzinfo=timezone.utc))
+    day = (datetime(2024, 1, 15, tzinfo=UTC), datetime(2024, 1, 16, tzinfo=UTC))
     backfill = run_fetch(fetch_settings, [_feed_source(feed)], day, "backfill", tmp_path, show_progress=False)
     assert "if-none-match" not in newsroom.hits_for("/feed.xml")[1].headers
     assert Outcome.NOT_MODIFIED.value not in [r.outcome for r in backfill.report.records]

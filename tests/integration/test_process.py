@@ -72,7 +72,8 @@ def test_cli_process_writes_json_lines_and_survives_a_truncated_warc(tmp_path: P
     pages = tmp_path / "pages"
     shutil.copytree(ARTICLES, pages)
     truncated = pages / "broken.warc.gz"
-    truncated.write_bytes(gzip.compress(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 999\r\n\r\nHTTP/1.1 200")[:40])
+    record = b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 999\r\n\r\nHTTP/1.1 200"
+    truncated.write_bytes(gzip.compress(record)[:40])
     out = tmp_path / "out.jsonl"
     code = main(["--home", str(settings.home), "process", str(pages), "-o", str(out)])
     assert code == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
@@ -31,7 +31,7 @@ def full_article() -> Article:
         url="https://news.example.org/2015/09/29/abe-putin.html?utm_source=x",
         canonical_url="https://news.example.org/2015/09/29/abe-putin.html",
         source=SourceRef(domain="news.example.org", id="example"),
-        fetched_at=datetime(2015, 9, 29, 12, 0, tzinfo=timezone.utc),
+        fetched_at=datetime(2015, 9, 29, 12, 0, tzinfo=UTC),
         title="Abe and Putin meet in New York",
         authors=("Aiko Tanaka",),
         published_at=datetime(2015, 9, 29, 21, 30, tzinfo=tokyo),
@@ -53,7 +53,9 @@ def full_article() -> Article:
         ),
         persons=("Vladimir Putin",),
         countries=("JP", "RU"),
-        topics=(Topic(id="territorial-dispute", label="Territorial dispute", score=0.9, evidence=("Northern Territories",)),),
+        topics=(
+            Topic(id="territorial-dispute", label="Territorial dispute", score=0.9, evidence=("Northern Territories",)),
+        ),
         tone=-0.1,
         story_id="abc",
         provenance=Provenance(warc_file="run.warc.gz", warc_offset=1234, run_id="r1"),
@@ -71,7 +73,8 @@ def test_id_is_a_stable_hash_of_the_canonical_url() -> None:
 def test_with_text_keeps_word_count_and_hash_true() -> None:
     article = full_article()
     assert article.word_count == len(article.body.split()) == 13
-    assert article.content_hash == content_hash("Prime Minister Shinzo Abe met President Vladimir Putin. They spoke of a treaty.")
+    flat = "Prime Minister Shinzo Abe met President Vladimir Putin. They spoke of a treaty."
+    assert article.content_hash == content_hash(flat)
     assert article.with_text("other words").content_hash != article.content_hash
 
 

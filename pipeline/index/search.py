@@ -38,7 +38,7 @@ FACETS = {  # facet name -> keyword field (topics.id is flat thanks to include_i
 FACET_SIZE = 10
 HIGHLIGHT_PRE, HIGHLIGHT_POST = "<mark>", "</mark>"
 SNIPPET_CHARS = 200
-RETURNED_FIELDS = ["id", "title", "published_at", "source", "url", "summary"]
+RETURNED_FIELDS = ["id", "title", "published_at", "source", "url", "canonical_url", "summary"]
 
 
 class IndexMissing(Exception):
@@ -281,7 +281,7 @@ def _hit(hit: dict[str, Any]) -> SearchHit:
         title=title,
         published_at=source.get("published_at"),
         source=(source.get("source") or {}).get("domain", ""),
-        url=source.get("url", ""),
+        url=source.get("canonical_url") or source.get("url", ""),  # without tracking parameters
         snippet=_snippet(highlight, source),
         score=hit.get("_score"),
         title_highlighted=highlight.get("title", [title])[0],

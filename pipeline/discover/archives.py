@@ -66,23 +66,16 @@ def iter_archive(
     source: Source, window: Window | None, max_bytes: int = 10 * 1024 * 1024
 ) -> Iterator[Candidate | StageResult]:
     """Candidates carrying their archived response; a damaged file yields one BAD_RECORD and the next file goes on."""
+    from pipeline.fetch.warc import open_location  # lazily: pipeline.fetch imports discovery
+
     for location in archive_locations(source.path or ""):
         try:
-            stream = _open(location)
+            stream = open_location(location)
         except OSError as exc:
             yield StageResult(Outcome.BAD_RECORD, reason=f"cannot open archive: {exc}", url=location)
             continue
         with stream:
             yield from _records(stream, location, source, window, max_bytes)
-
-
-def _open(location: str) -> IO[bytes]:
-    if "://" in location and not location.startswith("file://"):
-        import fsspec
-
-        opened: IO[bytes] = fsspec.open(location, "rb").open()
-        return opened
-    return open(location.removeprefix("file://"), "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _records(

@@ -214,7 +214,7 @@ def iter_responses(path: Path | str, max_payload: int = DEFAULT_MAX_PAYLOAD) -> 
     """
     name = str(path)
     try:
-        stream = _open(path)
+        stream = open_location(path)
     except OSError as exc:
         yield StageResult(Outcome.BAD_RECORD, reason=f"cannot open WARC: {exc}", url=name)
         return
@@ -222,7 +222,8 @@ def iter_responses(path: Path | str, max_payload: int = DEFAULT_MAX_PAYLOAD) -> 
         yield from _iter_stream(stream, name, max_payload)
 
 
-def _open(path: Path | str) -> IO[bytes]:
+def open_location(path: Path | str) -> IO[bytes]:
+    """A local path, a file:// URL, or an object-store URL through fsspec (s3://, gs://, memory:// ...)."""
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
         import fsspec  # only for object-store locations
 

@@ -66,6 +66,34 @@ PLACE_WORDS = frozenset(
     {"square", "street", "avenue", "road", "bridge", "airport", "station", "stadium", "palace", "hall"}
     | {"reef", "island", "islands", "bay", "river", "lake", "mountain", "park", "port", "university", "square"}
 )
+# The last word of an ORG span that makes it a venue or site, not an organisation ("Melbourne Cricket Ground").
+VENUE_WORDS = frozenset(
+    {"square", "street", "avenue", "road", "bridge", "airport", "station", "stadium", "ground", "arena"}
+    | {"reef", "island", "islands", "bay", "river", "lake", "mountain", "plaza", "terminal", "oilfield"}
+)
+# A noun right after an ORG span (one lowercase word may come between) that makes the span a site:
+# "the Abqaiq plant", "the Nord Stream gas pipelines".
+SITE_NOUNS = frozenset(
+    {"plant", "plants", "pipeline", "pipelines", "refinery", "oilfield", "reactor", "reactors", "dam", "mine"}
+    | {"airbase", "airfield", "crossing", "checkpoint", "border", "enclave", "region", "district", "neighbourhood"}
+    | {"complex", "facility", "facilities", "site", "reactor"}
+)
+# A group noun right after a one-word ORG span makes it a people's name used as an adjective ("the Uyghur
+# minority", "the Rohingya community"): not an organisation.
+GROUP_NOUNS = frozenset({"minority", "minorities", "community", "communities", "population", "populations"})
+# "the town of Badme", "the island of Pellestrina": a place noun and "of" before an ORG span make it a place.
+PLACE_NOUNS = frozenset(
+    {"town", "towns", "city", "village", "villages", "island", "islands", "region", "province", "district"}
+    | {"port", "suburb", "suburbs", "enclave", "oasis", "valley", "county", "municipality", "peninsula"}
+)
+# A role noun right before an ORG span makes it a person's name ("opposition leader María Corina Machado").
+PERSON_ROLES = frozenset(
+    {"leader", "candidate", "spokesman", "spokeswoman", "spokesperson", "activist", "dissident", "lawyer"}
+    | {"journalist", "envoy", "diplomat", "negotiator", "minister", "president", "premier", "chancellor"}
+    | {"ambassador", "official", "commander", "general", "adviser", "advisor", "chief", "director", "coach"}
+    | {"striker", "midfielder", "defender", "goalkeeper", "champion", "runner", "swimmer", "player", "rival"}
+    | {"referee", "umpire", "manager", "captain"}
+)
 # Titles that stay part of a one-name holder's canonical name ("Pope Francis").
 REGNAL = frozenset({"Pope"})
 _DETERMINERS = frozenset({"the", "The", "THE", "a", "an"})
@@ -257,8 +285,19 @@ class EntityComponent:
         text = _clean(core.text)
         if not text or not _CAPITALISED.match(text):
             return
-        if kind is EntityType.ORGANIZATION and text.split()[-1].lower() in EVENT_WORDS:
-            kind = EntityType.EVENT
+        if kind is EntityType.ORGANIZATION:
+            if text.split()[-1].lower() in EVENT_WORDS:
+                kind = EntityType.EVENT
+            elif _person_shaped(doc, core):
+                self._person(state, doc, core, part)
+                return
+            elif _role_then_name(core):
+                self._person(state, doc, core[1:], part)  # "Referee Martin Keogh"
+                return
+            elif len(core) == 1 and core.end < len(doc) and doc[core.end].lower_ in GROUP_NOUNS:
+                return  # "the Uyghur minority": a people, not an organisation
+            elif _site_shaped(doc, core):
+                kind = EntityType.LOCATION
         self._other(state, kind, text, ent.text, part)
 
     def _before_title(self, doc: Doc, span: Span) -> bool:
@@ -356,6 +395,7 @@ class EntityComponent:
             elif kind == "leader":
                 self._leader_entity(entity, self.leaders[key], day).merge(agg)
 
+        self._promote_named_persons(state)
         self._resolve_persons(state, day, entity)
         # a name NER typed as an organisation or place that is a person of this article ("Trump refused")
         person_forms: dict[str, _Out] = {}
@@ -392,6 +432,25 @@ class EntityComponent:
             1 for (kind, _), _agg in state.gaz.items() if kind in ("org", "leader", "place")
         )
         ctx.shared["country_count"] = len(ctx.fields["countries"])
+
+    def _promote_named_persons(self, state: EntityState) -> None:
+        """An ORG whose last word is a one-word person of this article is that person's full name:
+        "Léon Marchand" (ORG) with "Marchand" (PERSON) elsewhere is a person, and "Marchand" merges into it."""
+        for kind, text in list(state.others):
+            if kind is not EntityType.ORGANIZATION:
+                continue
+            words = text.split()
+            if not 2 <= len(words) <= 3 or not all(w.isalpha() and w.istitle() for w in words):
+                continue
+            if words[-1] not in state.persons or text in self.refs:
+                continue
+            agg = state.others.pop((kind, text))
+            person = state.persons.get(text)
+            if person is None:
+                person = state.persons[text] = PersonAgg()
+            person.count += agg.count
+            person.in_body = person.in_body or agg.in_body
+            person.surfaces.update(agg.surfaces)
 
     def _canonical_other(self, text: str) -> str | None:
         words = text.split()
@@ -550,6 +609,35 @@ def _core(span: Span) -> Span | None:
     if start >= end:
         return None
     return doc[start:end]
+
+
+def _person_shaped(doc: Doc, span: Span) -> bool:
+    """An ORG span of two to four capitalised words right after a person's role noun is a name."""
+    if not 2 <= len(span) <= 4 or span.start == 0:
+        return False
+    if not all(t.is_alpha and t.is_title for t in span):
+        return False
+    return doc[span.start - 1].lower_ in PERSON_ROLES
+
+
+def _role_then_name(span: Span) -> bool:
+    """An ORG span that is a capitalised role noun and then a two- or three-word name: "Referee Martin Keogh"."""
+    if not 3 <= len(span) <= 4 or span[0].lower_ not in PERSON_ROLES:
+        return False
+    return all(t.is_alpha and t.is_title for t in span)
+
+
+def _site_shaped(doc: Doc, span: Span) -> bool:
+    """An ORG span that names a venue, a site or a town: "Centre Court", "the Abqaiq plant", "the town of Badme"."""
+    if span[-1].lower_ in VENUE_WORDS:
+        return True
+    after = [t for t in doc[span.end : span.end + 2]]
+    if after and after[0].lower_ in SITE_NOUNS:
+        return True
+    if len(after) == 2 and after[0].is_lower and after[0].is_alpha and after[1].lower_ in SITE_NOUNS:
+        return True
+    i = span.start - 1
+    return i >= 1 and doc[i].lower_ == "of" and doc[i - 1].lower_ in PLACE_NOUNS
 
 
 def _after_determiner(span: Span) -> bool:

@@ -89,6 +89,7 @@ class ExtractSettings:
     # outlet (new dateline, a few words changed, last paragraph cut) scores 0.7-0.8; unrelated stories
     # score below 0.05, so 0.6 groups rewrites without merging different stories.
     near_duplicate_threshold: float = 0.6
+    publishers: Path = PACKAGE_DIR / "data" / "publishers.yaml"  # per-publisher profiles (title source)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ import spacy
 from spacy.language import Language
 
 from pipeline.config import Settings
+from pipeline.datafiles import DataFileError
 from pipeline.enrich.base import Component, Context, Part, split_parts
 from pipeline.enrich.entities import EntityComponent
-from pipeline.enrich.gazetteer import DataFileError, Gazetteer
+from pipeline.enrich.gazetteer import Gazetteer
 from pipeline.enrich.keyphrases import KeyPhraseComponent
 from pipeline.enrich.tone import ToneComponent
 from pipeline.enrich.topics import Taxonomy, TopicComponent

@@ -24,26 +24,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pipeline.datafiles import DataFileError, read_yaml
 from pipeline.models import Office
 
 _CODE = re.compile(r"^[A-Z]{2}$")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there: 10x faster
 _QID = re.compile(r"^Q[1-9][0-9]*$")
-
-
-class DataFileError(ValueError):
-    """A gazetteer or taxonomy file that cannot be used, with the file and entry named."""
-
-    def __init__(self, path: Path | str, entry: str, problem: str) -> None:
-        self.path = str(path)
-        self.entry = entry
-        self.problem = problem
-        super().__init__(f"{path}: {entry}: {problem}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (DataFileError, (self.path, self.entry, self.problem))
 
 
 @dataclass(frozen=True)
@@ -145,7 +130,7 @@ class Gazetteer:
         places = tuple(_load_places(directory / "places.yaml"))
         regions = tuple(_load_regions(directory / "regions.yaml"))
         leaders_path = directory / "leaders.yaml"
-        data = _read(leaders_path)
+        data = read_yaml(leaders_path)
         roles = _mapping(leaders_path, data, "roles")
         titles = {
             str(k): tuple(_strings(leaders_path, f"titles.{k}", v, allow_empty=True))
@@ -185,18 +170,6 @@ def name_variants(name: str) -> set[str]:
 
 
 # -- reading and checking --------------------------------------------------------------------------
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataFileError(path, "(file)", "missing")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise DataFileError(path, "(file)", f"not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DataFileError(path, "(file)", "expected a mapping at the top level")
-    return data
 
 
 def _mapping(path: Path, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -271,7 +244,7 @@ def _unique(path: Path, names: Iterator[str] | Sequence[str], what: str) -> None
 
 
 def _load_countries(path: Path) -> Iterator[Country]:
-    data = _read(path)
+    data = read_yaml(path)
     seen: set[str] = set()
     fields = {"code", "name", "names", "demonyms", "capitals", "wikidata", "historical", "successors"}
     for entry, item in _entries(path, data, "countries"):
@@ -293,7 +266,7 @@ def _load_countries(path: Path) -> Iterator[Country]:
 
 
 def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
-    data = _read(path)
+    data = read_yaml(path)
     out = []
     for entry, item in _entries(path, data, key):
         _known(path, entry, item, {"name", "names", "abbreviations", "wikidata", "parent"})
@@ -315,7 +288,7 @@ def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
 
 
 def _load_places(path: Path) -> Iterator[Place]:
-    data = _read(path)
+    data = read_yaml(path)
     for entry, item in _entries(path, data, "places"):
         _known(path, entry, item, {"name", "names", "claimants", "administered_by", "wikidata", "disputed"})
         administered = item.get("administered_by")
@@ -333,7 +306,7 @@ def _load_places(path: Path) -> Iterator[Place]:
 
 
 def _load_regions(path: Path) -> Iterator[Region]:
-    data = _read(path)
+    data = read_yaml(path)
     for entry, item in _entries(path, data, "regions"):
         _known(path, entry, item, {"name", "names", "adjectives"})
         yield Region(

@@ -19,8 +19,9 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
+from pipeline.datafiles import DataFileError, read_yaml
 from pipeline.enrich.base import Context, Part, longest_first, sentences
-from pipeline.enrich.gazetteer import DataFileError, Gazetteer, _read
+from pipeline.enrich.gazetteer import Gazetteer
 from pipeline.models import Topic
 
 REQUIRED_TOPICS = (
@@ -75,7 +76,7 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: Path, gazetteer: Gazetteer | None = None) -> Taxonomy:
-        data = _read(path)
+        data = read_yaml(path)
         version = data.get("version")
         if not isinstance(version, str) or not version:
             raise DataFileError(path, "version", "expected a version string")

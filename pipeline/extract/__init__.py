@@ -31,6 +31,7 @@ from pipeline.extract.flags import classify
 from pipeline.extract.html import Decoded, decode, parse
 from pipeline.extract.language import choose_language
 from pipeline.extract.metadata import PageMeta, read_page_meta
+from pipeline.extract.publishers import load_publishers
 from pipeline.extract.text import count_words
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of
@@ -79,7 +80,8 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
     meta = read_page_meta(tree, page.url)
     min_words = settings.extract.min_words
     outlets = outlet_names(meta)
-    title, title_method = extract_title(meta, outlets)
+    publisher = load_publishers(settings.extract.publishers).for_url(page.url)
+    title, title_method = extract_title(meta, outlets, publisher.title_order)
     body = extract_body(tree, meta, page.url, min_words, headlines=(title,))
     words = count_words(body.text)
     reason = classify(tree, meta, text, words, min_words)

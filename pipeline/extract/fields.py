@@ -52,28 +52,41 @@ def strip_site_name(title: str, outlets: set[str]) -> str:
     return title
 
 
-def extract_title(meta: PageMeta, outlets: set[str]) -> tuple[str, str]:
-    """JSON-LD headline, then og:title/twitter:title, then a lone <h1>, then <title>, site names stripped.
+# Where a page states its headline. Outlets often give the share title (og) and the page
+# headline (JSON-LD, <h1>) different wordings; which one is "the" title is the publisher's
+# choice, so a publisher profile may reorder these (pipeline/data/publishers.yaml).
+TITLE_SOURCES = ("jsonld", "og", "meta-title", "h1", "title-tag")
+# On the dev corpus the JSON-LD headline is the expected title most often, so it leads.
+DEFAULT_TITLE_ORDER = ("jsonld", "og", "h1", "title-tag")
 
-    Outlets often give the share title (og) and the page headline (JSON-LD, <h1>) different
-    wordings; on the dev corpus the JSON-LD headline is the expected title more often. A value
-    that the page also shows as its <h1> is kept whole, separators and all.
-    """
+
+def title_candidates(meta: PageMeta) -> dict[str, str]:
+    """Every headline the page states, by source, raw (site names not yet stripped)."""
     article = meta.jsonld.article or {}
+    return {
+        "jsonld": jsonld_text(article.get("headline")) or "",
+        "og": clean_text(meta.first("og:title", "twitter:title")),
+        "meta-title": clean_text(meta.first("title")),
+        "h1": meta.h1[0] if len(meta.h1) == 1 else "",  # several <h1>: none of them is surely the headline
+        "title-tag": meta.title_tag,
+    }
+
+
+def extract_title(meta: PageMeta, outlets: set[str],
+                  order: tuple[str, ...] = DEFAULT_TITLE_ORDER) -> tuple[str, str]:
+    """The first stated headline in ``order``, site names stripped; the source is the method.
+
+    A value that the page also shows as its <h1> is kept whole, separators and all.
+    """
     shown = {_fold(h) for h in meta.h1}
-
-    def cleaned(value: str) -> str:
-        return value if _fold(value) in shown else strip_site_name(value, outlets)
-
-    headline = cleaned(jsonld_text(article.get("headline")) or "")
-    og = cleaned(clean_text(meta.first("og:title", "twitter:title")))
-    for value, method in ((headline, "jsonld"), (og, "meta")):
+    candidates = title_candidates(meta)
+    for source in order:
+        value = candidates.get(source, "")
+        if value and _fold(value) not in shown and source != "h1":
+            value = strip_site_name(value, outlets)
         if value:
-            return value, method
-    if len(meta.h1) == 1:
-        return meta.h1[0], "h1"
-    tag = strip_site_name(meta.title_tag, outlets)
-    return (tag, "title") if tag else ("", "")
+            return value, source
+    return "", ""
 
 
 def extract_summary(meta: PageMeta, body: str) -> tuple[str, str]:

@@ -142,6 +142,7 @@ class Gazetteer:
                     raise DataFileError(leaders_path, f"titles.{key}", f"unknown role {role!r}")
         honorifics = frozenset(_strings(leaders_path, "honorifics", data.get("honorifics")))
         leaders = tuple(_load_leaders(leaders_path, data, set(roles), codes))
+        _unique(leaders_path, [p.wikidata for p in leaders if p.wikidata], "Wikidata ID")
         return cls(
             countries=countries,
             organizations=tuple(orgs),

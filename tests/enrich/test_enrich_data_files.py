@@ -74,6 +74,16 @@ def test_leader_office_ending_before_it_starts_fails(tmp_path: Path) -> None:
     assert "leaders.yaml" in str(err.value) and "Boris Johnson" in str(err.value)
 
 
+def test_one_wikidata_id_on_two_leaders_fails(tmp_path: Path) -> None:
+    directory = _copy_gazetteer(tmp_path)
+    path = directory / "leaders.yaml"
+    path.write_text(path.read_text().replace("{name: Dmitry Medvedev, wikidata: Q23530,",
+                                             "{name: Dmitry Medvedev, wikidata: Q7747,"))
+    with pytest.raises(DataFileError) as err:
+        Gazetteer.load(directory)
+    assert "leaders.yaml" in str(err.value) and "Q7747" in str(err.value) and "duplicate" in str(err.value)
+
+
 def test_invalid_yaml_and_unknown_fields_fail(tmp_path: Path) -> None:
     directory = _copy_gazetteer(tmp_path)
     (directory / "groups.yaml").write_text("groups: [ {name: Hamas, names: [Hamas]\n")

@@ -127,6 +127,7 @@ class Gazetteer:
         orgs = list(_load_orgs(directory / "organizations.yaml", "organizations", is_group=False))
         orgs += _load_orgs(directory / "groups.yaml", "groups", is_group=True)
         _unique(directory / "organizations.yaml", (o.name for o in orgs), "organization")
+        _unique(directory / "organizations.yaml", [o.wikidata for o in orgs if o.wikidata], "Wikidata ID")
         places = tuple(_load_places(directory / "places.yaml"))
         regions = tuple(_load_regions(directory / "regions.yaml"))
         leaders_path = directory / "leaders.yaml"

@@ -31,7 +31,7 @@ from pipeline.extract.flags import classify
 from pipeline.extract.html import Decoded, decode, parse
 from pipeline.extract.language import choose_language
 from pipeline.extract.metadata import PageMeta, read_page_meta
-from pipeline.extract.publishers import load_publishers
+from pipeline.extract.publishers import Publisher, load_publishers
 from pipeline.extract.text import count_words
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of
@@ -48,9 +48,14 @@ _PAGE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, RecursionErr
 
 
 def extract_page(page: RawPage, settings: Settings) -> StageResult:
-    """One page to an Article (Outcome.PROCESSED) or a named rejection with its reason."""
+    """One page to an Article (Outcome.PROCESSED) or a named rejection with its reason.
+
+    A malformed publisher registry raises ``DataFileError`` here: it is a setup error, not a
+    bad page, so it must not be counted as one PARSE_ERROR per page.
+    """
+    publisher = load_publishers(settings.extract.publishers).for_url(page.url)
     try:
-        result = _extract(page, settings)
+        result = _extract(page, settings, publisher)
     except _PAGE_ERRORS as exc:
         result = StageResult(Outcome.PARSE_ERROR, reason=f"{type(exc).__name__}: {exc}"[:200], url=page.url)
     if result.article is None:
@@ -63,7 +68,7 @@ def _reject(outcome: Outcome, reason: str, page: RawPage) -> StageResult:
     return StageResult(outcome=outcome, reason=reason, url=page.url)
 
 
-def _extract(page: RawPage, settings: Settings) -> StageResult:
+def _extract(page: RawPage, settings: Settings, publisher: Publisher) -> StageResult:
     if not page.content.strip():
         return _reject(Outcome.EMPTY, "no content", page)
     content_type = page.content_type or next(
@@ -80,7 +85,6 @@ def _extract(page: RawPage, settings: Settings) -> StageResult:
     meta = read_page_meta(tree, page.url)
     min_words = settings.extract.min_words
     outlets = outlet_names(meta)
-    publisher = load_publishers(settings.extract.publishers).for_url(page.url)
     title, title_method = extract_title(meta, outlets, publisher.title_order)
     body = extract_body(tree, meta, page.url, min_words, headlines=(title,))
     words = count_words(body.text)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pipeline.datafiles import DataFileError, read_yaml
 from pipeline.extract.fields import DEFAULT_TITLE_ORDER, TITLE_SOURCES, registrable
+from pipeline.models import domain_of
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Publishers:
     by_domain: Mapping[str, Publisher]
 
     def for_url(self, url: str) -> Publisher:
-        host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+        host = domain_of(url)
         return self.by_domain.get(host) or self.by_domain.get(registrable(host)) or GENERIC
 
 

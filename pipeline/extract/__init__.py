@@ -83,23 +83,26 @@ def _extract(page: RawPage, settings: Settings, publisher: Publisher) -> StageRe
         return _reject(Outcome.PARSE_ERROR, "no HTML tree", page)
 
     meta = read_page_meta(tree, page.url)
-    min_words = settings.extract.min_words
+    brief_below_words = settings.extract.brief_below_words
     outlets = outlet_names(meta)
     title, title_method = extract_title(meta, outlets, publisher.title_order)
-    body = extract_body(tree, meta, page.url, min_words, headlines=(title,))
+    body = extract_body(tree, meta, page.url, headlines=(title,))
     words = count_words(body.text)
-    reason = classify(tree, meta, text, words, min_words)
-    if words == 0 and reason in ("", "too_short"):
+    verdict = classify(tree, meta, text, body.text, words, brief_below_words)
+    if words == 0 and verdict.reason in ("", "too_short"):
         return _reject(Outcome.EMPTY, "no main text", page)
-    if reason:
-        return _reject(Outcome.NOT_ARTICLE, reason, page)
-    article = _article(page, tree, meta, body, (title, title_method), decoded)
+    if verdict.reason:
+        return _reject(Outcome.NOT_ARTICLE, verdict.reason, page)
+    article = _article(page, tree, meta, body, (title, title_method), decoded, brief_signal=verdict.signal)
     return StageResult(outcome=Outcome.PROCESSED, article=article, url=page.url)
 
 
 def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title_found: tuple[str, str],
-             decoded: Decoded) -> Article:
-    """The Article for a page that passed the checks: every remaining field, each with its method."""
+             decoded: Decoded, brief_signal: str) -> Article:
+    """The Article for a page that passed the checks: every remaining field, each with its method.
+
+    ``brief_signal`` is set for a brief only: what marked the short page as an article.
+    """
     title, title_method = title_found
     reference = page.fetched_at or datetime.now(UTC)
     authors, authors_method = extract_authors(meta, tree, body.byline)
@@ -117,7 +120,7 @@ def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title
         "published_at": published.method if published else "", "modified_at": modified.method if modified else "",
         "language": language_method, "summary": summary_method, "section": section_method,
         "keywords": keywords_method, "image_url": image_method, "canonical_url": canonical_method,
-        "encoding": f"{decoded.method}:{decoded.encoding}",
+        "encoding": f"{decoded.method}:{decoded.encoding}", "brief": brief_signal,
     }
     return Article.new(
         url=page.url,
@@ -137,5 +140,6 @@ def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title
         section=section,
         keywords=keywords,
         image_url=image,
+        brief=bool(brief_signal),
         methods={k: v for k, v in methods.items() if v},
     )

@@ -1,7 +1,8 @@
 """Main text: JSON-LD ``articleBody`` when it passes its checks, else trafilatura, else a baseline.
 
-``articleBody`` passes when it holds no markup, is not cut off ("..."), has at least
-``min_words`` words and is more complete than what trafilatura finds on the page.
+``articleBody`` passes when it holds no markup, is not cut off ("...") and is more complete
+than what trafilatura finds on the page, counted once: a CMS that writes the text twice into
+``articleBody`` does not win by repeating itself.
 
 trafilatura gets the already parsed tree (it works on its own copy), with metadata
 extraction switched off because Chancery reads metadata itself; so the page is parsed
@@ -18,9 +19,9 @@ import trafilatura
 from lxml import html as lxml_html
 
 from pipeline.extract.metadata import PageMeta, clean_text
-from pipeline.extract.text import count_words
+from pipeline.extract.text import count_words, fold
 
-# articleBody wins when it holds at least this share of the words trafilatura found on the page.
+# articleBody wins when it holds at least this share of the words found on the page (trafilatura, else the baseline).
 # Above 1 it must add text the page extraction missed (a collapsed "read more" part, a lazy-loaded
 # half); a same-length articleBody usually lacks the paragraph breaks and subheads the page has.
 # Measured on the English dev pages, body F1: share 0.6 -> 0.962, 0.9 -> 0.963, 1.1 -> 0.965.
@@ -52,8 +53,27 @@ JUNK = re.compile(
 CAPTION_CREDIT = re.compile(r"\((?:picture|photo|image|credit)s?: [^)]{1,60}\)\s*$", re.I)
 
 
-def _fold(text: str) -> str:
-    return re.sub(r"\W+", " ", text).strip().casefold()
+# A sentence this long never recurs word for word in one article; when it does, the text was doubled.
+REPEAT_MIN_WORDS = 8
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def drop_repeats(text: str) -> str:
+    """The text with each long sentence kept once, at its first place."""
+    seen: set[str] = set()
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        kept = []
+        for sentence in _SENTENCE_END.split(paragraph):
+            if len(sentence.split()) >= REPEAT_MIN_WORDS:
+                key = fold(sentence)
+                if key in seen:
+                    continue
+                seen.add(key)
+            kept.append(sentence)
+        if kept:
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs)
 
 
 # A byline printed as the first lines of the text ("By Jane Doe", "By Jane Doe and John Roe | Reuters").
@@ -71,12 +91,29 @@ def leading_byline(text: str) -> str:
     return ""
 
 
+# On a short page trafilatura falls back to the article container's whole text, so the headline
+# arrives glued to the first sentence ("Rates unchanged The central bank kept ..."). A prefix this
+# long and followed by a capital is the headline, not a lede that opens with the same words.
+GLUED_HEADLINE_MIN_WORDS = 4
+
+
+def unglue_headline(paragraph: str, headlines: tuple[str, ...]) -> str:
+    """The first paragraph without a headline that an extractor joined to it."""
+    for headline in headlines:
+        if len(headline.split()) >= GLUED_HEADLINE_MIN_WORDS and paragraph.startswith(headline + " "):
+            rest = paragraph[len(headline) + 1:]
+            if rest[:1].isupper() or rest[:1] in "\"“«„‘'":
+                return rest
+    return paragraph
+
+
 def clean_paragraphs(text: str, headlines: tuple[str, ...]) -> str:
     """Drop a repeated headline and byline at the top, furniture lines and credited captions."""
     paragraphs = text.split("\n\n")
-    folded_heads = {_fold(h) for h in headlines if h}
+    paragraphs[0] = unglue_headline(paragraphs[0], tuple(h for h in headlines if h))
+    folded_heads = {fold(h) for h in headlines if h}
     head = paragraphs[:HEAD_PARAGRAPHS]
-    paragraphs = [p for p in head if not (_fold(p) in folded_heads or (
+    paragraphs = [p for p in head if not (fold(p) in folded_heads or (
         len(p.split()) <= BYLINE_MAX_WORDS and BYLINE.match(p)))] + paragraphs[HEAD_PARAGRAPHS:]
     kept = []
     for paragraph in paragraphs:
@@ -144,16 +181,15 @@ def baseline(tree: lxml_html.HtmlElement) -> str:
     return ""
 
 
-def extract_body(tree: lxml_html.HtmlElement, meta: PageMeta, url: str, min_words: int,
-                 headlines: tuple[str, ...] = ()) -> Body:
+def extract_body(tree: lxml_html.HtmlElement, meta: PageMeta, url: str, headlines: tuple[str, ...] = ()) -> Body:
     heads = headlines + meta.h1
     raw = run_trafilatura(tree, url)
     byline = leading_byline(raw)
-    extracted = clean_paragraphs(raw, heads)
-    structured = clean_paragraphs(structured_body(meta), heads)
-    if structured and count_words(structured) >= max(min_words, MIN_STRUCTURED_SHARE * count_words(extracted)):
+    page = Body(clean_paragraphs(raw, heads), "trafilatura", byline)
+    if not page.text:
+        fallback = clean_paragraphs(baseline(tree), heads)
+        page = Body(fallback, "baseline" if fallback else "", byline)
+    structured = clean_paragraphs(drop_repeats(structured_body(meta)), heads)
+    if structured and count_words(structured) >= MIN_STRUCTURED_SHARE * count_words(page.text):
         return Body(structured, "jsonld", byline)
-    if extracted:
-        return Body(extracted, "trafilatura", byline)
-    fallback = clean_paragraphs(baseline(tree), heads)
-    return Body(fallback, "baseline" if fallback else "", byline)
+    return page

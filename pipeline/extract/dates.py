@@ -20,8 +20,13 @@ from pipeline.extract.metadata import PageMeta, jsonld_text
 # Clocks and time zones disagree by up to 14 hours; a day of slack keeps honest dates and
 # still rejects the far-future placeholders (copyright years, event dates) that pages carry.
 FUTURE_SLACK = timedelta(days=1)
-# No news site in scope published online before this; earlier values are placeholders (1970, 0001).
+# No news site in scope published online before this: a date guessed from a URL or the page text that is
+# earlier is a founding year or a copyright line, not the story's.
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)
+# A date the page states for the story (JSON-LD, meta, <time>) may be far older: archives and digitised wire
+# records carry 1987. Before this, and the Unix epoch's first day, a stated date is a placeholder (0001, 1970).
+EARLIEST_STATED = datetime(1900, 1, 1, tzinfo=UTC)
+EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC).date()
 
 PUBLISHED_META = (
     "article:published_time", "og:article:published_time", "og:published_time", "published_time",
@@ -91,14 +96,18 @@ def _from_match(match: re.Match[str]) -> tuple[datetime, str] | None:
     return value.astimezone(UTC), "second"
 
 
-def sane(value: datetime, reference: datetime) -> bool:
-    return EARLIEST <= value <= reference + FUTURE_SLACK
+def sane(value: datetime, reference: datetime, earliest: datetime = EARLIEST) -> bool:
+    return earliest <= value <= reference + FUTURE_SLACK
+
+
+def _stated_sane(value: datetime, reference: datetime) -> bool:
+    return sane(value, reference, EARLIEST_STATED) and value.astimezone(UTC).date() != EPOCH_DAY
 
 
 def _first_sane(candidates: list[tuple[str, str | None]], reference: datetime) -> FoundDate | None:
     for method, text in candidates:
         parsed = parse_date(text)
-        if parsed and sane(parsed[0], reference):
+        if parsed and _stated_sane(parsed[0], reference):
             return FoundDate(parsed[0], parsed[1], method)
     return None
 
@@ -126,8 +135,8 @@ def _htmldate(tree: lxml_html.HtmlElement, url: str, reference: datetime) -> tup
     return parse_date(found) if found else None
 
 
-def published_date(meta: PageMeta, tree: lxml_html.HtmlElement | None, reference: datetime) -> FoundDate | None:
-    """The first sane publication date: JSON-LD, meta, microdata, hNews, <time>, URL, htmldate."""
+def stated_published(meta: PageMeta) -> list[tuple[str, str | None]]:
+    """Publication dates the page states in its markup, by method: JSON-LD, meta, microdata, hNews, <time>."""
     article = meta.jsonld.article or {}
     candidates: list[tuple[str, str | None]] = [
         ("jsonld", jsonld_text(article.get("datePublished"))),
@@ -137,7 +146,12 @@ def published_date(meta: PageMeta, tree: lxml_html.HtmlElement | None, reference
     candidates += [("microdata", v) for v in meta.itemprops.get("datePublished", ())]
     candidates += [("hnews", v) for v in meta.hnews_published]
     candidates += [("time", v) for v in meta.time_datetimes[:3]]
-    found = _first_sane(candidates, reference)
+    return candidates
+
+
+def published_date(meta: PageMeta, tree: lxml_html.HtmlElement | None, reference: datetime) -> FoundDate | None:
+    """The first sane publication date: JSON-LD, meta, microdata, hNews, <time>, URL, htmldate."""
+    found = _first_sane(stated_published(meta), reference)
     if found:
         return found
     for method, parsed in (("url", url_date(meta.url)),

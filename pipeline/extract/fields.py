@@ -11,16 +11,13 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from pipeline.extract.metadata import PageMeta, clean_text, jsonld_text
+from pipeline.extract.text import fold
 
 # Separators between a headline and the site name in <title> and og:title.
 TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|::|·|•|»|/)\s+")
 # Second-level labels under which registrable domains sit one level deeper (bbc.co.uk, abc.net.au).
 SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "nic"})
 MAX_KEYWORDS = 30
-
-
-def _fold(text: str) -> str:
-    return re.sub(r"\W+", " ", text).strip().casefold()
 
 
 def strip_site_name(title: str, outlets: set[str]) -> str:
@@ -34,10 +31,10 @@ def strip_site_name(title: str, outlets: set[str]) -> str:
     parts = TITLE_SEPARATORS.split(title)
     if len(parts) == 1:
         return title
-    folded_outlets = {_fold(o) for o in outlets}
+    folded_outlets = {fold(o) for o in outlets}
 
     def is_outlet(segment: str) -> bool:
-        f = _fold(segment)
+        f = fold(segment)
         return bool(f) and (f in folded_outlets or any(f in o or o in f for o in folded_outlets if len(o) > 3))
 
     while len(parts) > 1 and is_outlet(parts[-1]):
@@ -78,11 +75,11 @@ def extract_title(meta: PageMeta, outlets: set[str],
 
     A value that the page also shows as its <h1> is kept whole, separators and all.
     """
-    shown = {_fold(h) for h in meta.h1}
+    shown = {fold(h) for h in meta.h1}
     candidates = title_candidates(meta)
     for source in order:
         value = candidates.get(source, "")
-        if value and _fold(value) not in shown and source != "h1":
+        if value and fold(value) not in shown and source != "h1":
             value = strip_site_name(value, outlets)
         if value:
             return value, source

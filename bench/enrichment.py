@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -339,7 +340,37 @@ def speed_eval(enricher: Enricher, bare: Any, wire_dev: Path, pages: Path, round
         )
         print(f"  {label + f' (~{words:.0f} words)':<52}{base:18.1f}{ours:17.1f}{ours / base:8.2f}")
         out[label] = {"bare_per_s": base, "chancery_per_s": ours, "ratio": ours / base, "words": words}
+    peak_mb = worker_peak_rss_mb(pages)
+    print(f"  peak RSS of a process that loads one Enricher and enriches the pages: {peak_mb:.0f} MB (goal: <= 1,500)")
+    out["worker_peak_rss_mb"] = peak_mb
     return out
+
+
+_WORKER = """
+import sys
+sys.path.insert(0, {bench!r})
+import corpora
+from pipeline.config import load_settings
+from pipeline.enrich import Enricher
+from pipeline.models import Article
+pages = corpora.Path({pages!r})
+enricher = Enricher(load_settings(environ={{}}))
+items = [corpora.read_page(i, pages) for i in (pages / "english_ids.txt").read_text().split()]
+for _ in range(3):
+    list(enricher.enrich_many(
+        Article.new(f"https://bench.invalid/w{{i}}", title=t, body=b, published_at=p, language="en")
+        for i, (t, b, p) in enumerate(items)
+    ))
+# VmHWM: this process image's own peak (ru_maxrss would count the parent's pages copied before exec)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
+"""
+
+
+def worker_peak_rss_mb(pages: Path) -> float:
+    """Peak RSS of a fresh process doing what one enrichment worker does (the benchmark process holds more)."""
+    code = _WORKER.format(bench=str(ROOT / "bench"), pages=str(pages))
+    done = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True)
+    return int(done.stdout.split()[-1]) / 1024
 
 
 # -- regression sets written by the team ------------------------------------------------------------

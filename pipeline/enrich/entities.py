@@ -162,6 +162,9 @@ class Agg:
 class PersonAgg(Agg):
     titles: Counter[str] = field(default_factory=Counter)  # title phrases seen before the name
     countries: Counter[str] = field(default_factory=Counter)  # "Japanese Prime Minister Abe" -> JP
+    # Seen once at least other than as one bare capitalised word opening a sentence: the NER reads such words
+    # ("Fishing", "Queues", "Solemn") as names, while a real one-word name also turns up within sentences.
+    anchored: bool = False
 
 
 @dataclass
@@ -334,7 +337,10 @@ class EntityComponent:
         self._count_interactions(state, doc)
 
     def _count_interactions(self, state: EntityState, doc: Doc) -> None:
-        """Sentences of this part that name two different international actors ("Japan and Russia agreed")."""
+        """Sentences of this part that name two different international actors ("Japan and Russia agreed").
+
+        The sentence indices are left on the Doc (``chancery_interacting_sentences``) for the topic cues.
+        """
         if not state.part_actors:
             return
         sents, starts = sentences(doc)
@@ -342,7 +348,9 @@ class EntityComponent:
         for at, actor in state.part_actors:
             by_sentence.setdefault(bisect.bisect_right(starts, at) - 1 if sents else 0, set()).add(actor)
             state.actors.add(actor)
-        state.actor_sentences += sum(1 for found in by_sentence.values() if len(found) >= 2)
+        interacting = {i for i, found in by_sentence.items() if len(found) >= 2}
+        doc.user_data["chancery_interacting_sentences"] = interacting
+        state.actor_sentences += len(interacting)
         state.part_actors.clear()
 
     def _actor(self, ref: Ref) -> str | None:
@@ -542,6 +550,7 @@ class EntityComponent:
             agg = state.persons[name] = PersonAgg()
         agg.add(span.text, part.is_title, _in_lead(state, part, span.start_char))
         title, country = self._title_before(doc, span.start, lead)
+        agg.anchored = agg.anchored or bool(lead or title) or len(tokens) > 1 or not _opens_sentence(doc, span.start)
         if title:
             agg.titles[title] += 1
         if country:
@@ -838,7 +847,7 @@ class EntityComponent:
                 continue
             target = self._merge_target(name, agg, full, leaders_in_doc, state, day)
             if target is None:
-                if agg.in_body:
+                if agg.in_body and agg.anchored:
                     entity(EntityType.PERSON, name).merge(agg)
             elif target in self.leaders:
                 self._leader_entity(entity, self.leaders[target], day).merge(agg)
@@ -1021,6 +1030,13 @@ def _clean(text: str) -> str:
         if text.endswith(suffix):
             text = text[: -len(suffix)]
     return text.strip(_EDGE_PUNCT)
+
+
+def _opens_sentence(doc: Doc, i: int) -> bool:
+    """Token ``i`` starts the text or a sentence (after a full stop, a line break, an opening quote)."""
+    while i > 0 and doc[i - 1].text in ("\"", "“", "'", "‘", "(", "-", "—"):
+        i -= 1
+    return i == 0 or doc[i - 1].text in (".", "!", "?", ":") or "\n" in doc[i - 1].text_with_ws
 
 
 def _in_lead(state: EntityState, part: Part, at: int) -> bool:

@@ -16,6 +16,7 @@ Article features (``article_features``):
 - ``cue:<topic>``: the rule evidence of each topic; ``cues``: their sum;
 - ``actors``, ``actor_sentences``, ``countries``, ``igos``, ``leaders``: international actors named, the
   sentences naming two of them, countries in the facet, intergovernmental organisations, office holders;
+- ``dealings``: sentences naming two international actors and holding a topic cue;
 - ``context``, ``off_domain``: the taxonomy's public-affairs and off-domain vocabularies.
 
 Topic features (``topic_features``), one row per topic the rules found: which topic it is, its evidence

@@ -196,6 +196,9 @@ class TopicState:
     context: set[str] = field(default_factory=set)
     off_domain: set[str] = field(default_factory=set)
     words: Counter[str] = field(default_factory=Counter)  # for the article model
+    # (part, sentence) pairs where a cue stands in a sentence naming two international actors: states
+    # dealing with each other in so many words ("Japan and Russia signed a treaty")
+    dealings: set[tuple[int, int]] = field(default_factory=set)
 
 
 class TopicComponent:
@@ -291,6 +294,14 @@ class TopicComponent:
                 if (start, end) not in longest:
                     continue
                 self._count(state, topic, cue, kind, part, doc[start:end])
+        interacting: set[int] = doc.user_data.get("chancery_interacting_sentences", set())
+        if interacting and by_topic:
+            _, starts = sentences(doc)
+            for found in by_topic.values():
+                for _match_id, start, _end, _kind, _cue in found:
+                    at = bisect.bisect_right(starts, doc[start].idx) - 1
+                    if at in interacting:
+                        state.dealings.add((part.index, at))
 
     def _count(self, state: TopicState, topic: str, cue: str, kind: str, part: Part, span: Span) -> None:
         counter = state.cues.setdefault(topic, Counter())
@@ -317,6 +328,7 @@ class TopicComponent:
             "cues": sum(evidence for evidence, _, _ in scored),
             "actors": len(actors),
             "actor_sentences": ctx.shared.get("actor_sentences", 0),
+            "dealings": len(state.dealings),
             "countries": ctx.shared.get("country_count", 0),
             "igos": sum(1 for a in actors if len(a) > 2),
             "leaders": ctx.shared.get("office_holders", 0),

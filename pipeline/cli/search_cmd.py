@@ -32,6 +32,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--org", help="organisation name (canonical, or words of it)")
     parser.add_argument("--topic", help="topic id")
     parser.add_argument("--source", help="publisher domain or source id")
+    parser.add_argument(
+        "--brief", action=argparse.BooleanOptionalAction, default=None, help="briefs only (--brief), or none"
+    )
     parser.add_argument("-n", "--size", type=int, default=10, help="number of hits (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(run=run)
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         org=args.org,
         topic=args.topic,
         source=args.source,
+        brief=args.brief,
         size=args.size,
     )
     try:

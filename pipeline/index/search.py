@@ -34,6 +34,7 @@ FACETS = {  # facet name -> keyword field (topics.id is flat thanks to include_i
     "organizations": "organizations",
     "topics": "topics.id",
     "sources": "source.domain",
+    "brief": "brief",  # short items (rate decisions, one-paragraph news) kept as articles
 }
 FACET_SIZE = 10
 HIGHLIGHT_PRE, HIGHLIGHT_POST = "<mark>", "</mark>"
@@ -55,6 +56,7 @@ class SearchQuery:
     org: str | None = None
     topic: str | None = None
     source: str | None = None  # domain or sources-file id
+    brief: bool | None = None  # True: briefs only; False: no briefs; None: both
     size: int = 10
 
 
@@ -166,6 +168,8 @@ def build_filters(q: SearchQuery) -> list[dict[str, Any]]:
         filters.append(_name_filter("organizations", q.org))
     if q.topic:
         filters.append({"term": {"topics.id": q.topic.strip()}})
+    if q.brief is not None:
+        filters.append({"term": {"brief": q.brief}})
     if q.source:
         source = q.source.strip().lower().removeprefix("www.")
         filters.append(
@@ -254,7 +258,10 @@ def search(es: Elasticsearch, settings: Settings, q: SearchQuery) -> SearchResul
 def parse_response(response: dict[str, Any], q: SearchQuery, request: dict[str, Any]) -> SearchResult:
     aggs = response.get("aggregations", {})
     facets = {
-        name: [FacetBucket(str(b["key"]), int(b["doc_count"])) for b in aggs.get(name, {}).get("buckets", [])]
+        name: [
+            FacetBucket(str(b.get("key_as_string", b["key"])), int(b["doc_count"]))  # a boolean's key is 1 / 0
+            for b in aggs.get(name, {}).get("buckets", [])
+        ]
         for name in FACETS
     }
     histogram = [

@@ -77,7 +77,7 @@ def test_query_uses_simple_query_string_over_weighted_fields_with_and() -> None:
     assert {"title^3", "summary^2", "body", "persons.text", "organizations.text"} <= set(sqs["fields"])
     assert sqs["default_operator"] == "and"  # so `-x` excludes instead of widening
     assert set(request["highlight"]["fields"]) >= {"title", "body"}
-    assert set(request["aggs"]) == {"countries", "persons", "organizations", "topics", "sources", "published"}
+    assert set(request["aggs"]) == {"countries", "persons", "organizations", "topics", "sources", "brief", "published"}
 
 
 def test_filters_are_filters() -> None:

@@ -20,6 +20,7 @@ from pipeline.config import Settings
 from pipeline.enrich import Enricher
 from pipeline.enrich.topic_model import (
     TARGET_PRECISION,
+    TOPIC_RECALL_WEIGHT,
     ArticleScorer,
     OpenGate,
     TopicModel,
@@ -85,11 +86,11 @@ def train(rows: Rows, docs: Sequence[corpora.LabelledDoc], indices: Sequence[int
     article = fit(
         without_rare_words([r for r, _ in article_rows]), [int(y or 0) for _, y in article_rows], TARGET_PRECISION
     )
-    topic = fit([r for r, _ in topic_rows], [y for _, y in topic_rows], None)
+    topic = fit([r for r, _ in topic_rows], [y for _, y in topic_rows], None, TOPIC_RECALL_WEIGHT)
     meta = {
         **meta,
         "article_threshold_rule": threshold_rule(TARGET_PRECISION),
-        "topic_threshold_rule": threshold_rule(None),
+        "topic_threshold_rule": threshold_rule(None, TOPIC_RECALL_WEIGHT),
         "topic_rows": len(topic_rows),
     }
     return TopicModel(TOPIC_MODEL_VERSION, article, topic, meta)

@@ -153,7 +153,14 @@ def article_features(words: Mapping[str, int], facts: Mapping[str, float]) -> di
 
 
 def topic_features(
-    topic_id: str, evidence: float, best: float, strong: int, medium: int, in_title: bool, sentences: int, rank: int
+    topic_id: str,
+    evidence: float,
+    best: float,
+    strong: int,
+    medium: int,
+    in_title: bool,
+    sentences: int,
+    rank: int,
 ) -> dict[str, float]:
     """The topic model's input for one candidate topic."""
     return {
@@ -177,6 +184,9 @@ REGULARISATION_C = 1.0
 # thresholds whose precision is at least this (an analyst's filter should rarely show a domestic story).
 TARGET_PRECISION = 0.9
 INNER_FOLDS = 4
+# The topic threshold weighs recall this many times precision (F-beta): a tag missing from a story hides it
+# from an analyst's topic filter, while an extra tag shows the evidence it rests on.
+TOPIC_RECALL_WEIGHT = 1.5
 MIN_WEIGHT = 1e-4  # smaller weights are not written to the model file: they change no score
 # Words found in fewer training stories are left out of the article model: they are mostly the names of
 # their time ("Lebed", "Dutroux"); the model should learn the vocabulary of diplomacy, which lasts.
@@ -195,11 +205,13 @@ def without_rare_words(rows: Sequence[Mapping[str, float]]) -> list[dict[str, fl
     ]
 
 
-def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[int], target_precision: float | None) -> Logistic:
+def fit(
+    rows: Sequence[Mapping[str, float]], labels: Sequence[int], target_precision: float | None, beta: float = 1.0
+) -> Logistic:
     """Logistic regression; the decision threshold from inner cross-validation.
 
-    With ``target_precision`` the threshold is the highest-F1 one reaching that precision; without, the
-    highest-F1 one.
+    With ``target_precision`` the threshold is the highest-F(beta) one reaching that precision; without, the
+    highest-F(beta) one.
     """
     weights, bias = _fit_weights(rows, labels)
     scores = [0.0] * len(rows)
@@ -210,16 +222,18 @@ def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[int], target_preci
         inner = Logistic(b, w, 0.5)
         for i in test:
             scores[i] = inner.score(rows[i])
-    return Logistic(bias, weights, choose_threshold(scores, labels, target_precision))
+    return Logistic(bias, weights, choose_threshold(scores, labels, target_precision, beta))
 
 
-def threshold_rule(target_precision: float | None) -> str:
+def threshold_rule(target_precision: float | None, beta: float = 1.0) -> str:
     goal = f"with precision >= {target_precision}" if target_precision is not None else "overall"
-    return f"highest F1 {goal} on {INNER_FOLDS}-fold out-of-fold scores of the training rows"
+    return f"highest F{beta:g} {goal} on {INNER_FOLDS}-fold out-of-fold scores of the training rows"
 
 
-def choose_threshold(scores: Sequence[float], labels: Sequence[int], target_precision: float | None) -> float:
-    best, best_f1 = 0.5, -1.0
+def choose_threshold(
+    scores: Sequence[float], labels: Sequence[int], target_precision: float | None, beta: float = 1.0
+) -> float:
+    best, best_f = 0.5, -1.0
     fallback, fallback_f = 0.5, -1.0
     positives = sum(labels)
     for t in sorted(set(scores)):
@@ -228,13 +242,13 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[int], target_prec
         if tp == 0:
             continue
         p, r = tp / (tp + fp), tp / positives
-        f1 = 2 * p * r / (p + r)
+        f_beta = (1 + beta**2) * p * r / (beta**2 * p + r)
         f05 = 1.25 * p * r / (0.25 * p + r)
-        if (target_precision is None or p >= target_precision) and f1 > best_f1:
-            best, best_f1 = t, f1
-        if f05 > fallback_f:
+        if (target_precision is None or p >= target_precision) and f_beta > best_f:
+            best, best_f = t, f_beta
+        if f05 > fallback_f:  # no threshold reaches the precision asked: the most precise useful one
             fallback, fallback_f = t, f05
-    return best if best_f1 >= 0 else fallback
+    return best if best_f >= 0 else fallback
 
 
 def _fit_weights(rows: Sequence[Mapping[str, float]], labels: Sequence[int]) -> tuple[dict[str, float], float]:

@@ -39,7 +39,9 @@ def process_captures() -> None:
         from pipeline.orchestrate.steps import drain_captures, hinted_warcs
 
         hints = hinted_warcs(triggering_asset_events, dag_run.conf)  # logged only: the ledger is the work list
-        summary = drain_captures(task_settings(), worker=f"process_captures:{run_id}")
+        drained = drain_captures(task_settings(), worker=f"process_captures:{run_id}")
+        drained.raise_if_left_pending()  # the engine went away: those captures are pending, the retry drains
+        summary = drained.to_dict()
         outlet_events = get_current_context()["outlet_events"]
         outlet_events[Asset(ARTICLES_INDEXED)].extra = {k: summary[k] for k in ("processed", "indexed", "outcomes")}
         if summary["budget_exhausted"] and summary["remaining"]:  # hand the rest to another run, now

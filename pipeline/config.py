@@ -21,24 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.urls import masked
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SOURCES = PACKAGE_DIR / "data" / "sources.yaml"
 
 
 @dataclass(frozen=True)
 class ElasticsearchSettings:
-    url: str | None = None  # None: the local engine that `chancery engine start` runs
+    url: str | None = None  # None: the local engine that `chancery engine start` runs; user:password@ allowed
     username: str | None = None
-    password: str | None = None
-    api_key: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a traceback or a log line
+    api_key: str | None = field(default=None, repr=False)
     ca_certs: str | None = None
     index_prefix: str = "articles"  # concrete indices articles-v1.., aliases articles / articles-write
     request_timeout: float = 30.0
     bulk_chunk_docs: int = 500
     bulk_chunk_bytes: int = 5 * 1024 * 1024
-    bulk_max_retries: int = 5
     bulk_initial_backoff: float = 1.0  # seconds before the first retry of a 429/5xx; doubles each time
     bulk_max_backoff: float = 60.0
+    # How long bulk keeps retrying while the engine accepts nothing (429, es_rejected_execution,
+    # 502/503/504, a write block); then what is left is reported pending, neither indexed nor
+    # dead-lettered. Long enough to ride out a node restart or a lifted block.
+    retry_budget_seconds: float = 120.0
+    bulk_min_chunk_docs: int = 50  # chunks halve under back-pressure down to this, and grow back on success
     runs_index: str = "pipeline-runs"  # DAG and CLI run reports (pipeline.index.runs)
 
 
@@ -92,6 +98,9 @@ class ExtractSettings:
     # outlet (new dateline, a few words changed, last paragraph cut) scores 0.7-0.8; unrelated stories
     # score below 0.05, so 0.6 groups rewrites without merging different stories.
     near_duplicate_threshold: float = 0.6
+    # Story grouping remembers the MinHash signatures of this many recent articles (about 0.8 KB each,
+    # never the text: 20,000 is about 16 MB); a rewrite can join an original this far back in the stream.
+    story_window: int = 20_000
     publishers: Path = PACKAGE_DIR / "data" / "publishers.yaml"  # per-publisher profiles (title source)
 
 
@@ -111,7 +120,6 @@ class EnrichSettings:
 @dataclass(frozen=True)
 class AirflowSettings:
     nightly_hour: int = 2  # UTC hour of the nightly run
-    kibana_url: str | None = None
     api_port: int = 8080  # `chancery airflow`: the api-server (UI and REST) port on 127.0.0.1
     parallelism: int = 4  # task slots for the whole installation: sized for 2 cores
     redis_url: str = "redis://127.0.0.1:6379/0"  # the event queue (pub/sub) the event_ingest watcher reads
@@ -127,6 +135,17 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class KibanaSettings:
+    """Where `chancery kibana setup` imports the saved objects, and where run links point."""
+
+    url: str | None = None  # e.g. http://localhost:5601; unset: no Kibana links, `kibana setup` refuses
+    username: str | None = None  # basic auth (a user with the saved-objects privileges of the space) ...
+    password: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)  # ... or an API key (`encoded`); wins over basic auth
+    space: str | None = None  # a Kibana space id; unset: the default space
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = Path(".chancery")
     sources: Path = DEFAULT_SOURCES
@@ -136,6 +155,7 @@ class Settings:
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     enrich: EnrichSettings = field(default_factory=EnrichSettings)
     airflow: AirflowSettings = field(default_factory=AirflowSettings)
+    kibana: KibanaSettings = field(default_factory=KibanaSettings)
 
     @property
     def captures_dir(self) -> Path:
@@ -174,7 +194,11 @@ _ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "ELASTICSEARCH_PASSWORD": ("elasticsearch", "password"),
     "ELASTICSEARCH_API_KEY": ("elasticsearch", "api_key"),
     "ELASTICSEARCH_CA_CERTS": ("elasticsearch", "ca_certs"),
-    "KIBANA_URL": ("airflow", "kibana_url"),
+    "KIBANA_URL": ("kibana", "url"),
+    "KIBANA_USERNAME": ("kibana", "username"),
+    "KIBANA_PASSWORD": ("kibana", "password"),
+    "KIBANA_API_KEY": ("kibana", "api_key"),
+    "KIBANA_SPACE": ("kibana", "space"),
     "ES_JAVA_HOME": ("engine", "java_home"),
     "JAVA_HOME": ("engine", "system_java_home"),
 }
@@ -285,7 +309,11 @@ def _coerce(value: Any, f: dataclasses.Field[Any], origin: str) -> Any:
 
 
 def as_printable(settings: Settings) -> dict[str, Any]:
-    """The effective values, secrets masked, for `chancery config`."""
+    """The effective values, secrets masked, for `chancery config`.
+
+    Passwords and keys print as ********; any URL (ELASTICSEARCH_URL, KIBANA_URL, the Redis URL may
+    carry ``user:password@``) prints through ``pipeline.urls.masked``.
+    """
 
     def walk(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -295,6 +323,8 @@ def as_printable(settings: Settings) -> dict[str, Any]:
                 out[f.name] = walk(value)
             elif f.name in _SECRET_KEYS and value:
                 out[f.name] = "********"
+            elif isinstance(value, str) and "://" in value:
+                out[f.name] = masked(value)
             elif isinstance(value, Path):
                 out[f.name] = str(value)
             elif isinstance(value, tuple):

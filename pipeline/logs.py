@@ -1,4 +1,10 @@
-"""Structured logging: one line per event, key=value pairs, parseable by any log shipper."""
+"""Structured logging: one line per event, key=value pairs, parseable by any log shipper.
+
+URLs are masked on the way out (``pipeline.urls.mask_urls``: userinfo passwords and secret
+query parameters become ``***``): ``log_event`` masks its fields, so the records Airflow's own
+handlers receive are clean too, and the formatter masks the whole line, which covers messages,
+tracebacks and loggers that did not go through ``log_event``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 import logging
 import sys
 from typing import Any
+
+from pipeline.urls import mask_urls, mask_values
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -19,7 +27,7 @@ class KeyValueFormatter(logging.Formatter):
         fields.update(getattr(record, "fields", {}))
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
-        return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        return mask_urls(" ".join(f"{k}={_quote(v)}" for k, v in fields.items()))
 
 
 def _quote(value: Any) -> str:
@@ -57,4 +65,4 @@ def get_logger(name: str) -> logging.Logger:
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event with structured fields, e.g. log_event(log, "skipped", url=u, outcome="empty")."""
-    logger.log(level, event, extra={"fields": fields})
+    logger.log(level, mask_urls(event), extra={"fields": mask_values(fields)})

@@ -52,6 +52,10 @@ class Provenance:
     warc_file: str | None = None
     warc_offset: int | None = None
     run_id: str | None = None
+    # Read from an archive (Wayback, CC-NEWS, a WARC source): where, and when the archive captured it.
+    # The article's url and id stay the original URL's; fetched_at is the capture time too.
+    archive_url: str | None = None
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,17 @@ def content_hash(body: str) -> str:
 
 
 def domain_of(url: str) -> str:
+    """The host without ``www.``; "" when the URL has none or cannot be parsed at all.
+
+    urllib raises ValueError on a bracketed host that is no IP address ("http://[::1"): such a URL in
+    a WARC record or a feed must become a named outcome downstream, not an exception here (tests/fuzz).
+    """
     from urllib.parse import urlsplit
 
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 
@@ -237,7 +249,9 @@ def _article_from_dict(data: Mapping[str, Any]) -> Article:
     for name in _DATE_FIELDS:
         values[name] = parse_datetime(values.get(name))
     values["source"] = SourceRef(**values["source"])
-    values["provenance"] = Provenance(**(values.get("provenance") or {}))
+    provenance = dict(values.get("provenance") or {})
+    provenance["archived_at"] = parse_datetime(provenance.get("archived_at"))
+    values["provenance"] = Provenance(**provenance)
     values["entities"] = tuple(_entity_from_dict(e) for e in values.get("entities") or ())
     values["topics"] = tuple(_topic_from_dict(t) for t in values.get("topics") or ())
     values["methods"] = dict(values.get("methods") or {})

@@ -32,6 +32,9 @@ class Outcome(str, Enum):
     TOO_MANY_REDIRECTS = "too_many_redirects"
     SSRF_BLOCKED = "ssrf_blocked"
     DECODE_ERROR = "decode_error"
+    # an archive capture whose page states a date outside the run's window (archives are queried past the
+    # window's end, since captures lag publication): not captured, so the right window still finds it
+    OUTSIDE_WINDOW = "outside_window"
     # processing
     INDEXED = "indexed"
     PROCESSED = "processed"
@@ -40,6 +43,7 @@ class Outcome(str, Enum):
     PARSE_ERROR = "parse_error"
     BAD_RECORD = "bad_record"  # unreadable input: truncated WARC, bad sidecar ...
     INDEX_ERROR = "index_error"  # dead-lettered with its reason
+    INDEX_PENDING = "index_pending"  # the engine kept refusing past the retry budget: neither indexed nor dead-lettered
 
 
 @dataclass(frozen=True)

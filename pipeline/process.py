@@ -1,8 +1,9 @@
 """The offline batch: raw pages (HTML files, directories, WARC captures) → Articles.
 
-    read_inputs ─> extract_page ─> assign_story_ids ─> Enricher ─> Articles
+    read_inputs ─> extract_page ─> stream_story_ids ─> Enricher ─> Articles
 
-No engine is needed here; ``pipeline.ingest`` adds indexing on top. Every input
+Every stage is a generator, so articles stream through and the batch is never held
+in memory. No engine is needed here; ``pipeline.ingest`` adds indexing on top. Every input
 that does not become an article is counted in the Tally with a named outcome
 and a reason, logged with its URL or path, and the batch goes on.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Settings
+from pipeline.config import FetchSettings, Settings
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of, parse_datetime
 from pipeline.outcomes import Outcome, StageResult, Tally
@@ -28,15 +30,20 @@ WARC_SUFFIXES = (".warc", ".warc.gz")
 Input = RawPage | StageResult
 
 
-def read_inputs(paths: Sequence[Path], url: str | None = None) -> Iterator[Input]:
-    """Yield a RawPage for every readable page, a rejected StageResult for every unreadable one."""
+def read_inputs(
+    paths: Sequence[Path], url: str | None = None, max_payload: int = FetchSettings.max_bytes
+) -> Iterator[Input]:
+    """Yield a RawPage for every readable page, a rejected StageResult for every unreadable one.
+
+    ``max_payload`` is ``settings.fetch.max_bytes``: a WARC record fetch would have refused is too_large.
+    """
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and _is_input(child):
-                    yield from _read_file(child, None)
+                    yield from _read_file(child, None, max_payload)
         elif path.is_file():
-            yield from _read_file(path, url)
+            yield from _read_file(path, url, max_payload)
         else:
             yield StageResult(Outcome.BAD_RECORD, reason="no such file or directory", url=str(path))
 
@@ -46,12 +53,12 @@ def _is_input(path: Path) -> bool:
     return name.endswith(HTML_SUFFIXES) or name.endswith(WARC_SUFFIXES)
 
 
-def _read_file(path: Path, url: str | None) -> Iterator[Input]:
+def _read_file(path: Path, url: str | None, max_payload: int) -> Iterator[Input]:
     name = path.name.lower()
     if name.endswith(WARC_SUFFIXES):
         from pipeline.fetch.warc import iter_responses
 
-        yield from iter_responses(path)
+        yield from iter_responses(path, max_payload)
     elif name.endswith(HTML_SUFFIXES):
         yield _read_html(path, url)
     else:
@@ -112,30 +119,43 @@ def _source_key(item: Input) -> str:
 def _safe_extract(
     extract_page: Callable[[RawPage, Settings], StageResult], page: RawPage, settings: Settings
 ) -> StageResult:
-    """A parser bug on one page must not end the batch: it becomes a PARSE_ERROR with its reason."""
+    """A parser bug on one page must not end the batch: it becomes a PARSE_ERROR with its reason.
+
+    A setup error is not a bad page: a malformed data file (the publisher registry) stops the run
+    instead of turning every page into a PARSE_ERROR.
+    """
+    from pipeline.datafiles import DataFileError
+
     try:
         return extract_page(page, settings)
+    except DataFileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - quarantined with its evidence, never swallowed silently
         return StageResult(Outcome.PARSE_ERROR, reason=f"{type(exc).__name__}: {exc}", url=page.url)
 
 
 def process(inputs: Iterable[Input], settings: Settings, tally: Tally) -> Iterator[Article]:
-    """Extract, group near-duplicates into stories, enrich. Yields finished Articles."""
-    from pipeline.extract.dedup import assign_story_ids
+    """Extract, group near-duplicates into stories, enrich. Yields finished Articles as they stream.
 
-    # Story grouping needs the whole batch: a rewrite may come before or after its original.
-    with _progress(None, "extract") as advance:
-        extracted = []
-        for article in extract_all(inputs, settings, tally):
-            extracted.append(article)
-            advance()
-    grouped = assign_story_ids(extracted, settings.extract.near_duplicate_threshold)
+    Nothing holds the batch: story grouping keeps signatures of a bounded window, not articles
+    (pipeline/extract/dedup.py), so memory is flat in the number of inputs.
+    """
+    from pipeline.extract.dedup import stream_story_ids
+
     enricher = enricher_for(settings)
-    with _progress(len(grouped), "enrich") as advance:
+    with _progress("extract", "enrich") as (extracted, enriched):
+        articles = _counted(extract_all(inputs, settings, tally), extracted)
+        grouped = stream_story_ids(articles, settings.extract.near_duplicate_threshold, settings.extract.story_window)
         for article in enricher.enrich_many(grouped):
             tally.add(Outcome.PROCESSED, source=article.source.id or article.source.domain)
-            advance()
+            enriched()
             yield article
+
+
+def _counted(articles: Iterable[Article], advance: Callable[[], None]) -> Iterator[Article]:
+    for article in articles:
+        advance()
+        yield article
 
 
 _ENRICHERS: dict[object, Any] = {}
@@ -152,7 +172,7 @@ def enricher_for(settings: Settings) -> Any:
 
 
 def process_warcs(paths: Sequence[Path], settings: Settings, tally: Tally) -> Iterator[Article]:
-    return process(read_inputs(paths), settings, tally)
+    return process(read_inputs(paths, max_payload=settings.fetch.max_bytes), settings, tally)
 
 
 def write_jsonl(articles: Iterable[Article], out: Path) -> int:
@@ -176,11 +196,11 @@ def read_jsonl(path: Path) -> Iterator[Article]:
 
 
 @contextmanager
-def _progress(total: int | None, label: str) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr, so stdout stays clean for JSON output."""
+def _progress(*labels: str) -> Iterator[list[Callable[[], None]]]:
+    """Progress bars on stderr (so stdout stays clean for JSON output), one per label; totals are unknown."""
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda: progress.advance(task)
+        tasks = [progress.add_task(label, total=None) for label in labels]
+        yield [partial(progress.advance, task) for task in tasks]

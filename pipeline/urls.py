@@ -5,6 +5,11 @@ host, drop default ports, fragments and tracking parameters, normalise the path
 (dot segments, duplicate slashes, percent-encoding case) and sort what is left of
 the query. ``canonical_from_html`` is the after-fetch step: the page's own
 ``rel=canonical`` / ``og:url``, trusted only when it stays on the same site.
+
+Credentials: ``masked`` is the one spelling of a URL fit to print or store in a
+report or a log (userinfo passwords and secret query parameters become ``***``);
+``mask_urls`` does the same to every URL inside a text; ``without_userinfo`` and
+``origin_of`` serve basic auth (pipeline/sources.py, pipeline/fetch/client.py).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a campaign or a click, never the article.
@@ -163,3 +169,111 @@ def _og_url(head: str) -> str | None:
         if attrs.get("property", attrs.get("name", "")).lower() == "og:url" and attrs.get("content"):
             return attrs["content"]
     return None
+
+
+# ---------------------------------------------------------------- credentials
+
+MASK = "***"
+
+# Query (and fragment) parameters that carry a credential rather than name a resource:
+# API keys, OAuth tokens, signed-URL signatures (S3, GCS, Azure SAS), passwords.
+SECRET_PARAMS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "auth",
+        "auth_token",
+        "authorization",
+        "key",
+        "api_key",
+        "apikey",
+        "api-key",
+        "app_key",
+        "client_secret",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "signature",
+        "sig",
+        "session",
+        "sessionid",
+        "sid",
+        "jwt",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-goog-signature",
+        "x-goog-credential",
+    }
+)
+SECRET_SUFFIXES = ("_token", "_key", "_secret", "_password", "-token", "-key", "-secret")
+
+# A URL inside free text: a scheme, "://", then everything up to whitespace, a quote or a bracket.
+_URL_IN_TEXT = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>`]+""")
+
+
+def is_secret_param(name: str) -> bool:
+    lowered = unquote(name).lower()
+    return lowered in SECRET_PARAMS or lowered.endswith(SECRET_SUFFIXES)
+
+
+def masked(url: str) -> str:
+    """The URL fit to print or store: userinfo passwords and secret parameters replaced by ``***``.
+
+    ``https://ann:pw@host/f?key=k&page=2`` → ``https://ann:***@host/f?key=***&page=2``; a userinfo
+    without a password is masked whole (``https://TOKEN@host`` is how tokens often travel).
+    Everything else is left exactly as written, so a masked URL still says which document it was.
+    Works on any scheme (``redis://:pw@host``, ``s3://key:secret@bucket``) and never raises.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"
+    path, hash_sign, fragment = tail.partition("#")
+    path, question, query = path.partition("?")
+    return f"{scheme}://{netloc}{path}{question}{_mask_params(query)}{hash_sign}{_mask_params(fragment)}"
+
+
+def _mask_params(text: str) -> str:
+    if "=" not in text:
+        return text
+    pairs = []
+    for pair in text.split("&"):
+        name, equals, value = pair.partition("=")
+        pairs.append(f"{name}={MASK}" if equals and value and is_secret_param(name) else pair)
+    return "&".join(pairs)
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with every URL in it masked (log lines, reasons, exception messages)."""
+    return _URL_IN_TEXT.sub(lambda m: masked(m.group(0)), text) if "://" in text else text
+
+
+def mask_values(values: Mapping[str, object]) -> dict[str, object]:
+    """The string values of a mapping with their URLs masked; other values as they are."""
+    return {k: mask_urls(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def without_userinfo(url: str) -> str:
+    """The URL with any ``user:password@`` removed, otherwise exactly as written."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc = rest[:cut]
+    return f"{scheme}://{netloc.rpartition('@')[2]}{rest[cut:]}" if "@" in netloc else url
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` as canonicalised (default port dropped): where a credential may be sent."""
+    parts = urlsplit(canonicalize(url))
+    return f"{parts.scheme}://{parts.netloc}"

@@ -38,7 +38,7 @@ class DagRunRecorder:
         record = dag_run_record(
             dag_run.dag_id, dag_run.run_id, state, dag_run.start_date, dag_run.end_date,
             run_type=_text(getattr(dag_run, "run_type", None)), logical_date=dag_run.logical_date,
-            message=msg or "", kibana_url=settings.airflow.kibana_url,
+            message=msg or "", kibana_url=settings.kibana.url, kibana_space=settings.kibana.space,
         )
         thread = threading.Thread(target=_store, args=(settings, record), name="chancery-run-record")
         thread.start()
@@ -61,12 +61,12 @@ def _store(settings: Any, record: dict[str, Any]) -> None:
 
 
 def _external_views() -> list[dict[str, Any]]:
-    kibana = load_settings().airflow.kibana_url
-    if not kibana:
+    kibana = load_settings().kibana
+    if not kibana.url:
         return []
     return [{
         "name": "Articles in Kibana",
-        "href": kibana_discover_url(kibana, "{RUN_ID}"),
+        "href": kibana_discover_url(kibana.url, "{RUN_ID}", kibana.space),
         "destination": "dag_run",
         "url_route": "chancery-kibana-discover",
     }]

@@ -15,16 +15,19 @@ from collections.abc import Sequence
 
 from pipeline import __version__
 from pipeline.config import SettingsError, load_settings
+from pipeline.urls import mask_urls
 
 # The order is the order of `chancery --help`.
 COMMAND_MODULES = (
     "pipeline.cli.config_cmd",
     "pipeline.cli.engine_cmd",
     "pipeline.cli.index_cmd",
+    "pipeline.cli.kibana_cmd",
     "pipeline.cli.process_cmd",
     "pipeline.cli.search_cmd",
     "pipeline.cli.fetch_cmd",
     "pipeline.cli.captures_cmd",
+    "pipeline.cli.deadletters_cmd",
     "pipeline.cli.demo_cmd",
     "pipeline.cli.airflow_cmd",
 )
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the last line of defence: name the failure, never a bare traceback
         logging.getLogger("chancery").debug("command failed", exc_info=True)
-        print(f"chancery {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"chancery {args.command}: {type(exc).__name__}: {mask_urls(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -1,14 +1,18 @@
-"""`chancery captures list|mark-pending|summary`: the capture ledger that process_captures drains.
+"""`chancery captures list|mark-pending|summary|drain`: the capture ledger that process_captures drains.
 
 Re-processing a capture (e.g. after an enrichment upgrade) is marking it pending
 again, then waking process_captures (a raw-captures asset event, or wait for its
-hourly fallback); see docs/airflow.md.
+hourly fallback), or draining it here with `chancery captures drain`; see docs/airflow.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
@@ -38,6 +42,22 @@ def register(sub: Any) -> None:
     summary = actions.add_parser("summary", help="counts by status")
     summary.set_defaults(run=run_summary)
 
+    drain = actions.add_parser("drain", help="process and index pending (and abandoned) captures now, as "
+                                             "process_captures does")
+    drain.add_argument("--limit", type=_positive, help="at most N captures (default: until none is pending)")
+    drain.add_argument("--report", type=Path, help="write the run report as JSON here (also when the run fails)")
+    drain.set_defaults(run=run_drain)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
 
 def _ledger(settings: Settings) -> CaptureLedger:
     return CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
@@ -61,11 +81,32 @@ def run_mark_pending(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     status = CaptureStatus(args.status) if args.status else None
     changed = _ledger(settings).mark_pending(args.paths, status=status, run_id=args.run_id)
-    print(f"{changed} capture(s) marked pending; wake process_captures with a raw-captures event "
-          "(see docs/airflow.md) or wait for its hourly run")
+    print(f"{changed} capture(s) marked pending; run `chancery captures drain`, or wake process_captures "
+          "with a raw-captures event (see docs/airflow.md) or wait for its hourly run")
     return 0
 
 
 def run_summary(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(_ledger(settings).counts(), sort_keys=True))
     return 0
+
+
+def run_drain(args: argparse.Namespace, settings: Settings) -> int:
+    """The DAG's drain step from the command line: same claims, same processing, the ingest exit codes."""
+    from pipeline.cli.process_cmd import run_reported
+    from pipeline.ingest import IngestReport, connect_ready
+    from pipeline.orchestrate.steps import drain_captures
+
+    run_id = f"drain-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    report = IngestReport(run_id=run_id, kind="drain")
+    ledger = _ledger(settings)
+
+    def drain() -> None:
+        es = connect_ready(settings)
+        try:
+            drain_captures(settings, f"captures-drain:{run_id}", budget_seconds=math.inf, ledger=ledger,
+                           limit=args.limit, es=es, on_result=report.add_capture)
+        finally:
+            report.ledger = ledger.counts()
+
+    return run_reported("captures drain", settings, report, args.report, drain)

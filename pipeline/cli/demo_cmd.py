@@ -213,7 +213,7 @@ def _ingest_and_search(console: Console, newsroom: Newsroom, settings: Settings)
     except EngineUnavailable as exc:
         console.print(f"[red]Elasticsearch is not reachable:[/red] {exc}")
         return EXIT_ENGINE_DOWN
-    _print_next_steps(console, settings, newsroom)
+    _print_next_steps(console, settings, newsroom, report.run_id)
     return EXIT_OK
 
 
@@ -247,19 +247,19 @@ def _print_search(console: Console, es: Any, settings: Settings, example: Exampl
     print_result(search(es, settings, example.query))
 
 
-def _print_next_steps(console: Console, settings: Settings, newsroom: Newsroom) -> None:
+def _print_next_steps(console: Console, settings: Settings, newsroom: Newsroom, run_id: str) -> None:
+    from pipeline.kibana.links import dashboard_url, kibana_discover_url
+
     console.rule("Where to look next")
-    kibana = settings.airflow.kibana_url
-    if kibana:
-        console.print(
-            f"Kibana: {kibana.rstrip('/')}/app/discover "
-            f"(data view on the '{settings.elasticsearch.index_prefix}' alias)"
-        )
+    kibana = settings.kibana
+    if kibana.url:
+        console.print("Kibana (after `chancery kibana setup`):", highlight=False)
+        console.print(f"  this run's articles in Discover: {kibana_discover_url(kibana.url, run_id, kibana.space)}",
+                      highlight=False, soft_wrap=True)
+        console.print(f"  the Diplomacy coverage dashboard: {dashboard_url(kibana)}", highlight=False, soft_wrap=True)
     else:
-        console.print(
-            "Kibana: set KIBANA_URL to get a link here; create a data view on the "
-            f"'{settings.elasticsearch.index_prefix}' alias with published_at as its time field."
-        )
+        console.print("Kibana: set KIBANA_URL and run `chancery kibana setup` for the data view, saved searches, "
+                      "dashboards and a link to this run's articles.")
     console.print("Search from the command line, for example:")
     for command in (
         "chancery search '\"Kuril Islands\"' --from 2015-09-01 --to 2015-10-31",

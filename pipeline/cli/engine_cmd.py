@@ -16,6 +16,7 @@ from rich.console import Console
 from pipeline.config import Settings
 from pipeline.engine import distribution, local, prereqs
 from pipeline.engine.local import EngineStatus
+from pipeline.urls import masked
 
 Progress = Callable[[str], None]
 
@@ -47,7 +48,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_start(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     if settings.elasticsearch.url:
-        console.print(f"ELASTICSEARCH_URL is set: the configured cluster {settings.elasticsearch.url} is used.")
+        console.print(f"ELASTICSEARCH_URL is set: the configured cluster {masked(settings.elasticsearch.url)} is used.")
         return run_status(argparse.Namespace(json=False), settings)
     try:
         with _spinner(console, "starting Elasticsearch") as progress:
@@ -101,7 +102,7 @@ def _print_status(state: EngineStatus) -> None:
         print("cluster:  the configured ELASTICSEARCH_URL (no local node is used)")
     print(f"running:  {'yes' if state.running else 'no'}" + (f" ({state.detail})" if state.detail else ""))
     rows: dict[str, object] = {
-        "url": state.url,
+        "url": masked(state.url) if state.url else None,  # ELASTICSEARCH_URL may carry user:password@
         "version": state.version,
         "health": state.health,
         "pid": state.pid,
@@ -117,7 +118,8 @@ def _print_status(state: EngineStatus) -> None:
 
 
 def _as_dict(state: EngineStatus) -> dict[str, Any]:
-    return {k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(state).items()}
+    shown = dataclasses.replace(state, url=masked(state.url) if state.url else None)
+    return {k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(shown).items()}
 
 
 @contextmanager

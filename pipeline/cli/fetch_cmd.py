@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Settings
+from pipeline.statefiles import write_private
+from pipeline.urls import masked
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
     from pipeline.fetch import run_fetch
+    from pipeline.orchestrate.ledger import CaptureLedger
+    from pipeline.orchestrate.steps import fetch_capture
     from pipeline.sources import SourcesError, load_sources, select_sources
 
     try:
@@ -65,19 +69,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     run_id = args.run_id or f"fetch-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out_dir: Path | str = args.out if args.out and "://" in args.out else Path(args.out or settings.captures_dir)
-    fetched = run_fetch(
-        settings,
-        sources,
-        window,
-        run_id,
-        out_dir,
-        refetch=args.refetch,
-        show_progress=False if args.no_progress else None,
-    )
+    if isinstance(out_dir, Path):
+        # In the capture ledger like a DAG's fetch: `captures drain` or the next `ingest --sources` indexes it,
+        # and its pages count as seen only then.
+        ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+        worker = f"fetch:{run_id}"
+        fetched = fetch_capture(
+            settings,
+            ledger,
+            sources,
+            window,
+            run_id,
+            out_dir,
+            worker,
+            refetch=args.refetch,
+            show_progress=False if args.no_progress else None,
+        )
+        ledger.record(fetched.warc_paths, run_id=run_id, sources=[s.id for s in sources])
+    else:  # an object store: the WARC is copied there for whoever reads that store
+        fetched = run_fetch(
+            settings,
+            sources,
+            window,
+            run_id,
+            out_dir,
+            refetch=args.refetch,
+            show_progress=False if args.no_progress else None,
+        )
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(fetched.to_json(), encoding="utf-8")
+        write_private(args.report, fetched.to_json())
     console = Console(stderr=True)
     console.print(fetched.report.table())
-    console.print(f"WARC: {', '.join([str(p) for p in fetched.warc_paths] + fetched.warc_urls)}")
+    console.print(f"WARC: {', '.join([str(p) for p in fetched.warc_paths] + [masked(u) for u in fetched.warc_urls])}")
     return EXIT_OK

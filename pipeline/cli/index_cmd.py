@@ -44,6 +44,7 @@ def _connect(settings: Settings, command: str) -> Any:
 
 def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.index.setup import setup_index
+    from pipeline.kibana.links import dashboard_url
 
     es = _connect(settings, "index setup")
     if es is None:
@@ -60,6 +61,7 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
                 "write alias": f"{state.prefix}-write -> {state.write_index}",
                 "current index": f"{state.current_index}{' (created)' if state.created else ''}",
                 "state": state.reason + ("; run `chancery reindex`" if state.reindex_needed else ""),
+                "kibana": dashboard_url(settings.kibana) or "set KIBANA_URL, then `chancery kibana setup`",
             },
         )
     return EXIT_OK
@@ -90,7 +92,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             **status["read_alias"],
             **status["write_alias"],
             "mapping version (code)": str(status["mapping_version"]),
-            "dead letters": str(status["deadletters"]),
+            "dead letters (index)": str(status["deadletters"]),
+            "dead letters (file)": f"{status['deadletters_in_file']} in {status['deadletter_file']}",
         },
     )
     table = Table(title="indices")

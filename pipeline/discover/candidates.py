@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
+
+from pipeline.outcomes import Outcome
 
 if TYPE_CHECKING:
     from pipeline.discover.archives import ArchivedResponse
@@ -13,6 +16,9 @@ if TYPE_CHECKING:
 Window = tuple[datetime, datetime]  # [start, end): start included, end excluded
 # URL → body bytes, or None when the fetch failed or answered 304 (the fetcher records which).
 FetchXml = Callable[[str], bytes | None]
+# URL → a seekable stream read by HTTP range requests (a GDELT file list, a CC-NEWS WARC), held open
+# under the host's politeness slot; raises RangedReadFailed.
+OpenRanged = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,12 @@ class Candidate:
     keywords: tuple[str, ...] = ()
     language: str | None = None
     via: str = ""  # the feed, sitemap or archive it came from
-    archived: ArchivedResponse | None = None  # kind warc: the response is already captured
+    archived: ArchivedResponse | None = None  # kind warc / ccnews: the response is already captured
+    # Wayback: the raw capture the bytes are fetched from; `url` stays the original URL, the article's id.
+    snapshot: str | None = None
+    # When an archive captured it (Wayback) or GDELT first saw it: a stand-in for the publication
+    # date, which the page's own date overrides (pipeline/fetch/run.py, outside_window).
+    captured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,14 @@ class Skipped:
 
     url: str
     reason: str
+
+
+class RangedReadFailed(Exception):
+    """A ranged read (file list, CC-NEWS WARC) that could not start, with the outcome it is counted as."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome, self.reason = outcome, reason
 
 
 def as_utc(value: datetime) -> datetime:

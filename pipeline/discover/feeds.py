@@ -31,7 +31,11 @@ def parse_feed(body: bytes, feed_url: str, source_id: str, window: Window | None
     except XmlRejected as exc:
         yield StageResult(Outcome.PARSE_ERROR, reason=str(exc), url=feed_url)
         return
-    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    except ValueError as exc:  # feedparser looks up a declared encoding as is: "utf\x008" (found by tests/fuzz)
+        yield StageResult(Outcome.PARSE_ERROR, reason=f"unreadable feed: {exc}", url=feed_url)
+        return
     if not parsed.get("version") and not parsed.entries:
         reason = str(parsed.get("bozo_exception") or "not an RSS, Atom or RDF feed")
         yield StageResult(Outcome.PARSE_ERROR, reason=reason, url=feed_url)
@@ -64,8 +68,12 @@ def _link(entry: Any, feed_url: str) -> str | None:
         link = entry.get("id")
     if not link:
         return None
-    absolute = urljoin(feed_url, link.strip())
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    try:
+        absolute = urljoin(feed_url, link.strip())
+        scheme = urlsplit(absolute).scheme
+    except ValueError:  # a bracketed host that is no IP address, "http://[::1" (found by tests/fuzz)
+        return None
+    return absolute if scheme in ("http", "https") else None
 
 
 # ``"updated_parsed" in entry.keys()``: feedparser's entry.get("updated_parsed") silently falls
@@ -73,10 +81,16 @@ def _link(entry: Any, feed_url: str) -> str | None:
 
 
 def _when(parsed: time.struct_time | None) -> datetime | None:
-    """feedparser normalises every date format to a UTC struct_time."""
+    """feedparser normalises every date format to a UTC struct_time; one outside datetime's years is no date.
+
+    "0001-01-01T00:00:00+14:00" becomes year 0 in UTC, which datetime refuses (found by tests/fuzz).
+    """
     if not parsed:
         return None
-    return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _authors(entry: Any) -> tuple[str, ...]:

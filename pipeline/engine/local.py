@@ -36,6 +36,7 @@ from pipeline.engine import account, distribution
 from pipeline.engine.account import NodeUser
 from pipeline.engine.prereqs import JavaHome, PrerequisiteMissing, find_java
 from pipeline.logs import get_logger, log_event
+from pipeline.statefiles import write_private
 
 __all__ = [
     "EngineStartFailed",
@@ -331,20 +332,13 @@ def _ensure_keystore(layout: NodeLayout, java: JavaHome, report: Progress) -> No
     keystore.unlink(missing_ok=True)
     # One JVM instead of two: --force creates the (unprotected) keystore on the way.
     _run_tool([tool, "add", "--force", "--stdin", "bootstrap.password"], env, password)
-    _write_private(layout.password_file, password + "\n")
+    write_private(layout.password_file, password + "\n")
 
 
 def _run_tool(command: list[str], env: dict[str, str], stdin: str | None) -> None:
     done = subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise EngineStartFailed(f"{' '.join(command[-3:])} failed", (done.stdout + done.stderr)[-4000:])
-
-
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)  # also when the file existed with looser bits
 
 
 def _node_env(layout: NodeLayout, java: JavaHome, heap: str | None) -> dict[str, str]:

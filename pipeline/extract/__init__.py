@@ -16,6 +16,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from pipeline.config import Settings
+from pipeline.decode import DecodedPage, DecodeFailed, decode_page
 from pipeline.extract.authors import extract_authors, outlet_names
 from pipeline.extract.body import Body, extract_body
 from pipeline.extract.dates import modified_date, published_date
@@ -28,7 +29,7 @@ from pipeline.extract.fields import (
     extract_title,
 )
 from pipeline.extract.flags import classify
-from pipeline.extract.html import Decoded, decode, parse
+from pipeline.extract.html import parse
 from pipeline.extract.language import choose_language
 from pipeline.extract.metadata import PageMeta, read_page_meta
 from pipeline.extract.publishers import Publisher, load_publishers
@@ -73,7 +74,10 @@ def _extract(page: RawPage, settings: Settings, publisher: Publisher) -> StageRe
         return _reject(Outcome.EMPTY, "no content", page)
     content_type = page.content_type or next(
         (v for k, v in page.headers.items() if k.lower() == "content-type"), None)
-    decoded = decode(page.content, content_type)
+    try:
+        decoded = decode_page(page.content, content_type)
+    except DecodeFailed as exc:
+        return _reject(Outcome.DECODE_ERROR, str(exc), page)
     text = decoded.text
     bad = text.count("\ufffd") + text.count("\x00")
     if bad > MAX_UNDECODABLE_SHARE * len(text):
@@ -98,7 +102,7 @@ def _extract(page: RawPage, settings: Settings, publisher: Publisher) -> StageRe
 
 
 def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title_found: tuple[str, str],
-             decoded: Decoded, brief_signal: str) -> Article:
+             decoded: DecodedPage, brief_signal: str) -> Article:
     """The Article for a page that passed the checks: every remaining field, each with its method.
 
     ``brief_signal`` is set for a brief only: what marked the short page as an article.

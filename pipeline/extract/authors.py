@@ -14,7 +14,7 @@ from typing import Any
 
 from lxml import html as lxml_html
 
-from pipeline.extract.metadata import PageMeta, clean_text
+from pipeline.extract.metadata import PageMeta, clean_text, jsonld_types
 
 AUTHOR_META = ("author", "article:author", "og:article:author", "parsely-author", "sailthru.author",
                "dc.creator", "dcterms.creator", "citation_author", "byl", "cxenseparse:author")
@@ -70,8 +70,7 @@ def _jsonld_names(value: Any, meta: PageMeta) -> list[str]:
     if isinstance(value, list):
         return [n for item in value for n in _jsonld_names(item, meta)]
     if isinstance(value, dict):
-        types = value.get("@type")
-        kinds = set(types) if isinstance(types, list) else {types}
+        kinds = jsonld_types(value)
         if kinds & {"Organization", "NewsMediaOrganization", "Corporation", "WebSite", "Brand"}:
             return []
         name = value.get("name")

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 import trafilatura
+from lxml import etree
 from lxml import html as lxml_html
 
 from pipeline.extract.metadata import PageMeta, clean_text
@@ -141,6 +142,12 @@ def normalise(text: str) -> str:
 # with more elements than this they took seconds, so huge pages get the main extractor only.
 # On the dev corpus the largest page has ~4,100 elements, and the fallbacks add ~2 points of F1.
 FAST_ABOVE_ELEMENTS = 10000
+# trafilatura's table handling and its jusText fallback grow faster than the square of the nesting:
+# an 11 KB page of 600 tables nested in each other took 3.7 s, and one that reaches lxml's depth
+# limit (2,048) 5 s (found by tests/fuzz). Real pages are shallow (the deepest dev-corpus page nests
+# 34 elements), so a tree deeper than this is hostile or broken and gets the main extractor only,
+# without tables: the same pages now take 0.05 s.
+DEEP_ABOVE_LEVELS = 256
 
 
 # Embedded social posts quote someone else's post inside the article; they are not its text.
@@ -150,11 +157,25 @@ SOCIAL_EMBEDS = [
 ]
 
 
+def tree_shape(tree: lxml_html.HtmlElement) -> tuple[int, int]:
+    """How many elements the tree has and how deep it nests, in one pass."""
+    elements = depth = deepest = 0
+    for event, _ in etree.iterwalk(tree, events=("start", "end")):
+        if event == "start":
+            elements += 1
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return elements, deepest
+
+
 def run_trafilatura(tree: lxml_html.HtmlElement, url: str) -> str:
-    huge = sum(1 for _ in tree.iter()) > FAST_ABOVE_ELEMENTS
+    elements, depth = tree_shape(tree)
+    deep = depth > DEEP_ABOVE_LEVELS
     document = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=False, include_comments=False, include_tables=True, fast=huge,
-        prune_xpath=SOCIAL_EMBEDS,
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=not deep,
+        fast=deep or elements > FAST_ABOVE_ELEMENTS, prune_xpath=SOCIAL_EMBEDS,
     )
     text = getattr(document, "text", None) if document is not None else None
     return normalise(text or "")

@@ -71,11 +71,12 @@ def parse_date(text: str | None) -> tuple[datetime, str] | None:
         return datetime.fromtimestamp(seconds, tz=UTC), "second"
     try:
         parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # 31 Dec 9999 at -23:59 is past the last datetime once in UTC (found by tests/fuzz).
+        return parsed.astimezone(UTC), "second"
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC), "second"
 
 
 def _from_match(match: re.Match[str]) -> tuple[datetime, str] | None:

@@ -1,31 +1,43 @@
-"""Near-duplicate story ids: MinHash over word shingles, grouped through LSH bands.
+"""Near-duplicate story ids, assigned as articles stream: MinHash signatures in a bounded LSH window.
 
 Wire copy is republished with small rewrites (a new dateline, a changed word, a dropped
-closing paragraph). Every article gets a ``story_id``: the id of the earliest article
-(by published_at, then fetched_at, then input order) of its near-duplicate group.
-Nothing is dropped. Candidate pairs come only from LSH band collisions, so the cost
-grows with the number of articles, not with its square; each candidate pair is then
-confirmed by the exact Jaccard similarity of its two shingle sets before groups are joined.
+closing paragraph). Every article gets a ``story_id``: the id of the earliest-known article of
+its near-duplicate group. Nothing is dropped, and the batch is never held in memory:
+
+- articles are taken ``STORY_CHUNK`` at a time; inside a chunk a group's representative is its
+  earliest article (by published_at, then fetched_at, then input order);
+- the window (``StoryIndex``) remembers the signatures and stories of the last ``window`` articles,
+  never their text. An article that matches a remembered one takes that story's id, because that id
+  has already been handed out and is never changed;
+- candidates come only from LSH band collisions, so the cost grows with the number of articles,
+  not with its square; a candidate is confirmed when the two signatures agree on at least
+  ``threshold`` of their positions (the MinHash estimate of their Jaccard similarity).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.config import ExtractSettings
 from pipeline.models import Article
 
-# Signatures only propose candidates (each candidate pair is then checked on its exact shingle
-# sets), so 64 permutations are enough; they halve the cost of the signature pass against 128.
-NUM_PERM = 64
+# The signature is all the window keeps of an article, so it both proposes candidates (LSH bands)
+# and confirms them (the share of agreeing positions). 128 permutations put the estimate's standard
+# error at about 0.04 near the 0.6 threshold, where rewrites score 0.7-0.8 (docs/extraction.md).
+NUM_PERM = 128
 # Word 3-grams: a changed word breaks only three shingles, so light rewrites stay similar,
 # while unrelated texts on the same topic share almost none.
 SHINGLE_WORDS = 3
-# Buckets larger than this are checked against their first member only (boilerplate bodies).
+# Buckets in a chunk larger than this are checked against their first member only (boilerplate bodies).
 MAX_BUCKET_PAIRS = 64
 _MASK64 = (1 << 64) - 1
 _U64 = np.uint64
@@ -175,8 +187,8 @@ def _probability(threshold: float, bands: int, rows: int, below: bool) -> float:
     return float(np.trapezoid(ys, xs))
 
 
-# Candidates are confirmed exactly, so a false candidate costs one set comparison while a missed
-# pair splits a story: misses weigh more when the layout is chosen.
+# Candidates are confirmed on their whole signatures, so a false candidate costs one comparison of
+# two rows while a missed pair splits a story: misses weigh more when the layout is chosen.
 FALSE_POSITIVE_WEIGHT = 0.1
 MISS_WEIGHT = 0.9
 
@@ -211,66 +223,173 @@ class _UnionFind:
             self.parent[max(ri, rj)] = min(ri, rj)
 
 
-def _candidate_buckets(sig: npt.NDArray[np.uint32], rows_ok: npt.NDArray[np.intp], bands: int,
-                       rows: int) -> list[npt.NDArray[np.intp]]:
-    """Groups of articles whose signatures agree on every row of some band."""
-    buckets: list[npt.NDArray[np.intp]] = []
+# ---------------------------------------------------------------- streaming story ids
+
+# Articles are grouped this many at a time as they stream. Inside a chunk a group's representative is
+# its earliest article whatever the arrival order (a rewrite that arrives just before its original gets
+# the original's id); the chunk is all the text that is held: 256 extracted articles, about 12 MB.
+STORY_CHUNK = 256
+
+Age = tuple[bool, datetime, bool, datetime, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A story as the window remembers it: its id (its representative's id) and that article's age."""
+
+    id: str
+    age: Age
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """One chunk's articles as the window keeps them: no text, only what later matches need."""
+
+    signatures: npt.NDArray[np.uint32]  # (rows, NUM_PERM)
+    keys: U64Array  # sorted, unique salted band keys of all rows
+    key_rows: npt.NDArray[np.int32]  # the first row holding each key
+    stories: list[Story]  # each row's story (shared by rows of one story)
+
+
+def band_keys(sig: npt.NDArray[np.uint32], bands: int, rows: int) -> U64Array:
+    """(texts, bands) 64-bit keys: two texts share a key when their signatures agree on a whole band.
+
+    Each band's key is salted with the band number, so keys of different bands never meet.
+    """
+    keys = np.empty((len(sig), bands), dtype=np.uint64)
     for band in range(bands):
-        block = np.ascontiguousarray(sig[rows_ok, band * rows:(band + 1) * rows])
-        keys = block.view(np.dtype((np.void, block.dtype.itemsize * rows))).ravel()
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        order = np.argsort(inverse, kind="stable")  # members of one bucket become neighbours
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        for group in np.flatnonzero(counts > 1):
-            buckets.append(rows_ok[order[starts[group]:starts[group] + counts[group]]])
-    return buckets
+        key = np.full(len(sig), band + 1, dtype=np.uint64)
+        for column in range(band * rows, (band + 1) * rows):
+            key = _mix(key * _MIX[0] + sig[:, column].astype(np.uint64))
+        keys[:, band] = key
+    return keys
 
 
-def jaccard(a: U64Array, b: U64Array) -> float:
-    """Exact Jaccard similarity of two sorted, unique shingle-hash arrays."""
-    common = len(np.intersect1d(a, b, assume_unique=True))
-    union = len(a) + len(b) - common
-    return common / union if union else 0.0
+def agreement(a: npt.NDArray[np.uint32], b: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
+    """Row by row, the share of signature positions on which a and b agree: the MinHash estimate of Jaccard."""
+    result: npt.NDArray[np.float64] = (a == b).mean(axis=1)
+    return result
 
 
-def near_duplicate_groups(texts: list[str], threshold: float) -> list[int]:
-    """For each text, the index of the first text of its near-duplicate group."""
-    flat, offsets = batch_shingles(texts)
-    sig, has_words = signatures(flat, offsets)
-    unique: dict[int, U64Array] = {}
-
-    def shingle_set(i: int) -> U64Array:
-        if i not in unique:
-            unique[i] = np.unique(flat[offsets[i]:offsets[i + 1]])
-        return unique[i]
-
-    bands, rows = band_layout(round(threshold, 3))
-    uf = _UnionFind(len(texts))
-    rows_ok = np.flatnonzero(has_words)
-    for members in _candidate_buckets(sig, rows_ok, bands, rows):
-        first = int(members[0])
-        pairs = ([(int(i), int(j)) for k, i in enumerate(members) for j in members[k + 1:]]
-                 if len(members) * (len(members) - 1) // 2 <= MAX_BUCKET_PAIRS
-                 else [(first, int(j)) for j in members[1:]])
-        for i, j in pairs:
-            if uf.find(i) != uf.find(j) and jaccard(shingle_set(i), shingle_set(j)) >= threshold:
-                uf.union(i, j)
-    return [uf.find(i) for i in range(len(texts))]
-
-
-def _age(article: Article, order: int) -> tuple[bool, datetime, bool, datetime, int]:
+def _age(article: Article, order: int) -> Age:
     return (article.published_at is None, article.published_at or _EARLY,
             article.fetched_at is None, article.fetched_at or _EARLY, order)
 
 
-def assign_story_ids(articles: list[Article], threshold: float) -> list[Article]:
-    """The same articles in the same order, each with the id of its group's earliest article."""
-    if not articles:
-        return []
-    roots = near_duplicate_groups([a.body for a in articles], threshold)
-    earliest: dict[int, int] = {}
-    for index, root in enumerate(roots):
-        best = earliest.get(root)
-        if best is None or _age(articles[index], index) < _age(articles[best], best):
-            earliest[root] = index
-    return [dataclasses.replace(a, story_id=articles[earliest[roots[i]]].id) for i, a in enumerate(articles)]
+class StoryIndex:
+    """Assigns story ids chunk by chunk, remembering the signatures of the last ``window`` articles.
+
+    What is kept per article is its MinHash signature, its band keys and its story (id and the
+    representative's age): about 0.8 KB, never the text. Story ids already handed out are never
+    changed, so a later article that joins a remembered story takes that story's id.
+    """
+
+    def __init__(self, threshold: float, window: int) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.bands, self.rows = band_layout(round(threshold, 3))
+        self._segments: deque[_Segment] = deque()
+        self._remembered = 0
+        self._seen = 0  # input order across chunks: the last tie-breaker of age
+
+    @property
+    def remembered(self) -> int:
+        """How many articles the window holds now."""
+        return self._remembered
+
+    def assign(self, chunk: Sequence[Article]) -> list[Article]:
+        """The same articles in the same order, each with its story id; then remembered in the window."""
+        if not chunk:
+            return []
+        flat, offsets = batch_shingles([a.body for a in chunk])
+        sig, has_words = signatures(flat, offsets)
+        rows_ok = np.flatnonzero(has_words)  # a text without words matches nothing and stands alone
+        keys = band_keys(sig[rows_ok], self.bands, self.rows)
+        groups = self._group_chunk(sig, rows_ok, keys, len(chunk))
+        known = self._known_stories(sig, rows_ok, keys)
+        ages = [_age(article, self._seen + i) for i, article in enumerate(chunk)]
+        self._seen += len(chunk)
+        members: dict[int, list[int]] = {}
+        for i in range(len(chunk)):
+            members.setdefault(groups.find(i), []).append(i)
+        story_of: dict[int, Story] = {}
+        for group in members.values():
+            remembered = [story for i in group for story in known.get(i, ())]
+            if remembered:  # already handed out: the group joins the earliest remembered story
+                story = min(remembered, key=lambda s: s.age)
+            else:
+                first = min(group, key=lambda i: ages[i])
+                story = Story(chunk[first].id, ages[first])
+            story_of.update((i, story) for i in group)
+        stories = [story_of[i] for i in range(len(chunk))]
+        self._remember(sig[rows_ok], keys, [stories[i] for i in rows_ok])
+        return [dataclasses.replace(a, story_id=stories[i].id) for i, a in enumerate(chunk)]
+
+    def _group_chunk(self, sig: npt.NDArray[np.uint32], rows_ok: npt.NDArray[np.intp], keys: U64Array,
+                     size: int) -> _UnionFind:
+        """Near-duplicates inside the chunk, joined through band collisions confirmed by agreement."""
+        groups = _UnionFind(size)
+        flat_keys = keys.ravel()
+        owners = np.repeat(rows_ok, self.bands)
+        order = np.argsort(flat_keys, kind="stable")
+        sorted_keys, sorted_owners = flat_keys[order], owners[order]
+        run_starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+        run_ends = np.concatenate((run_starts[1:], [len(sorted_keys)]))
+        shared = run_ends - run_starts > 1  # a band bucket with two or more members
+        pairs: set[tuple[int, int]] = set()
+        for start, end in zip(run_starts[shared], run_ends[shared], strict=True):
+            bucket = [int(i) for i in np.unique(sorted_owners[start:end])]
+            if len(bucket) * (len(bucket) - 1) // 2 <= MAX_BUCKET_PAIRS:
+                pairs.update((i, j) for k, i in enumerate(bucket) for j in bucket[k + 1:])
+            else:
+                pairs.update((bucket[0], j) for j in bucket[1:])
+        if pairs:
+            left, right = (np.array(side, dtype=np.intp) for side in zip(*sorted(pairs), strict=True))
+            confirmed = agreement(sig[left], sig[right]) >= self.threshold
+            for i, j in zip(left[confirmed], right[confirmed], strict=True):
+                groups.union(int(i), int(j))
+        return groups
+
+    def _known_stories(self, sig: npt.NDArray[np.uint32], rows_ok: npt.NDArray[np.intp],
+                       keys: U64Array) -> dict[int, set[Story]]:
+        """For each chunk row, the remembered stories it is a near-duplicate of."""
+        known: dict[int, set[Story]] = {}
+        if len(rows_ok) == 0:
+            return known
+        queries = keys.ravel()
+        owners = np.repeat(rows_ok, self.bands)
+        for segment in self._segments:
+            at = np.minimum(np.searchsorted(segment.keys, queries), len(segment.keys) - 1)
+            hit = segment.keys[at] == queries
+            if not hit.any():
+                continue
+            pairs = np.unique(np.stack((owners[hit], segment.key_rows[at[hit]]), axis=1), axis=0)
+            confirmed = agreement(sig[pairs[:, 0]], segment.signatures[pairs[:, 1]]) >= self.threshold
+            for row, remembered_row in pairs[confirmed]:
+                known.setdefault(int(row), set()).add(segment.stories[int(remembered_row)])
+        return known
+
+    def _remember(self, sig: npt.NDArray[np.uint32], keys: U64Array, stories: list[Story]) -> None:
+        if self.window <= 0 or len(stories) == 0:
+            return
+        flat_keys = keys.ravel()
+        unique, first = np.unique(flat_keys, return_index=True)  # a bucket is kept by its first row
+        self._segments.append(_Segment(sig, unique, (first // self.bands).astype(np.int32), stories))
+        self._remembered += len(stories)
+        while self._remembered - len(self._segments[0].stories) >= self.window:
+            self._remembered -= len(self._segments.popleft().stories)
+
+
+def stream_story_ids(articles: Iterable[Article], threshold: float,
+                     window: int = ExtractSettings.story_window) -> Iterator[Article]:
+    """Every article with its story id, as they stream; holds at most STORY_CHUNK articles at once."""
+    index = StoryIndex(threshold, window)
+    iterator = iter(articles)
+    while chunk := list(islice(iterator, STORY_CHUNK)):
+        yield from index.assign(chunk)
+
+
+def assign_story_ids(articles: Iterable[Article], threshold: float,
+                     window: int = ExtractSettings.story_window) -> list[Article]:
+    """The same articles in the same order, each with the id of its group's earliest-known article."""
+    return list(stream_story_ids(articles, threshold, window))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
-from pipeline.extract.metadata import PageMeta, clean_text, jsonld_text
+from pipeline.extract.metadata import PageMeta, clean_text, join_url, jsonld_text, split_url
 from pipeline.extract.text import fold
 
 # Separators between a headline and the site name in <title> and og:title.
@@ -136,14 +135,16 @@ def extract_keywords(meta: PageMeta) -> tuple[tuple[str, ...], str]:
 
 def extract_image(meta: PageMeta) -> tuple[str | None, str]:
     stated = meta.first("og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src")
-    if stated:
-        return urljoin(meta.url, stated), "meta"
+    absolute = join_url(meta.url, stated) if stated else None
+    if absolute:
+        return absolute, "meta"
     image = (meta.jsonld.article or {}).get("image")
     if isinstance(image, list) and image:
         image = image[0]
     url = image.get("url") if isinstance(image, dict) else image
-    if isinstance(url, str) and url.strip():
-        return urljoin(meta.url, url.strip()), "jsonld"
+    absolute = join_url(meta.url, url.strip()) if isinstance(url, str) and url.strip() else None
+    if absolute:
+        return absolute, "jsonld"
     return None, ""
 
 
@@ -155,7 +156,8 @@ def registrable(host: str) -> str:
 
 
 def same_site(a: str, b: str) -> bool:
-    ha, hb = urlsplit(a).hostname, urlsplit(b).hostname
+    pa, pb = split_url(a), split_url(b)
+    ha, hb = (pa.hostname if pa else None), (pb.hostname if pb else None)
     return bool(ha and hb) and registrable(ha or "") == registrable(hb or "")
 
 
@@ -166,8 +168,7 @@ def extract_canonical(meta: PageMeta) -> tuple[str, str]:
     main_url = main.get("@id") if isinstance(main, dict) else main
     for method, value in (("link", meta.canonical_link), ("meta", meta.first("og:url")),
                           ("jsonld", article.get("url")), ("jsonld", main_url)):
-        if isinstance(value, str) and value.strip():
-            candidate = urljoin(meta.url, value.strip())
-            if candidate.startswith(("http://", "https://")) and same_site(candidate, meta.url):
-                return candidate, method
+        candidate = join_url(meta.url, value.strip()) if isinstance(value, str) and value.strip() else None
+        if candidate and candidate.startswith(("http://", "https://")) and same_site(candidate, meta.url):
+            return candidate, method
     return meta.url, "fetched"

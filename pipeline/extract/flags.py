@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
 from pipeline.extract.dates import parse_date, stated_published, url_date
-from pipeline.extract.metadata import ARTICLE_TYPES, LISTING_TYPES, NEWS_TYPES, PageMeta, jsonld_text
+from pipeline.extract.metadata import (
+    ARTICLE_TYPES,
+    LISTING_TYPES,
+    NEWS_TYPES,
+    PageMeta,
+    join_url,
+    jsonld_text,
+    split_url,
+)
 from pipeline.extract.text import count_words, fold
 
 # A challenge or consent interstitial never carries more text than this; articles always do.
@@ -131,7 +138,8 @@ def paywall_cut(tree: lxml_html.HtmlElement, meta: PageMeta, body_words: int) ->
 def consent_wall(meta: PageMeta, page_text: str, body: str, short_unmarked: bool) -> bool:
     """A consent host; a body that is the consent dialog; or consent wording on a short page that
     nothing marks as an article."""
-    host = (urlsplit(meta.url).hostname or "").lower()
+    parts = split_url(meta.url)
+    host = ((parts.hostname if parts else None) or "").lower()
     if host.startswith(CONSENT_HOSTS) or _text_has(body.lower(), CONSENT_DIALOG):
         return True
     return short_unmarked and _text_has(page_text.lower(), CONSENT_MARKERS)
@@ -145,7 +153,10 @@ _SLUG_WORD = re.compile(r"[a-z\u00c0-\u024f]{2,}", re.I)
 
 def article_url(url: str) -> bool:
     """A URL shaped like one article's: a date in the path or a long word slug at the end."""
-    path = urlsplit(url).path
+    parts = split_url(url)
+    if parts is None:
+        return False
+    path = parts.path
     if url_date(url) is not None:
         return True
     last = path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -209,15 +220,17 @@ def teaser_count(tree: lxml_html.HtmlElement, page_url: str) -> int:
     targets = {a.get("href", "") for a in tree.xpath(HEADING_LINKS)}
     for a in tree.iter("a"):
         href = a.get("href")
-        if href and href not in targets and len(a.text_content().split()) >= TEASER_MIN_WORDS and article_url(
-            urljoin(page_url, href)
-        ):
+        if not href or href in targets or len(a.text_content().split()) < TEASER_MIN_WORDS:
+            continue
+        absolute = join_url(page_url, href)
+        if absolute and article_url(absolute):
             targets.add(href)
     return len(targets)
 
 
 def is_live_blog(meta: PageMeta) -> bool:
-    return bool(meta.jsonld.types & {"LiveBlogPosting"}) or bool(LIVE_URL.search(urlsplit(meta.url).path))
+    parts = split_url(meta.url)
+    return bool(meta.jsonld.types & {"LiveBlogPosting"}) or bool(parts and LIVE_URL.search(parts.path))
 
 
 def classify(tree: lxml_html.HtmlElement, meta: PageMeta, page_text: str, body: str, body_words: int,

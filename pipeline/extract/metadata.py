@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from lxml import html as lxml_html
 
@@ -39,6 +39,26 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _WS = re.compile(r"\s+")
 
 
+def split_url(url: str) -> SplitResult | None:
+    """The parts of a URL a page states, or None when it cannot be parsed at all.
+
+    urllib raises ValueError on a bracketed host that is no IP address ("http://[::1", "https://[x]/");
+    one such link in a page's metadata must not cost the page its article (found by tests/fuzz).
+    """
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
+def join_url(base: str, value: str) -> str | None:
+    """``value`` made absolute against ``base``, or None when either cannot be parsed (see split_url)."""
+    try:
+        return urljoin(base, value)
+    except ValueError:
+        return None
+
+
 def clean_text(value: str | None) -> str:
     """Whitespace collapsed; entities left escaped by the page (double-escaped meta values) resolved."""
     text = value or ""
@@ -60,8 +80,9 @@ class JsonLd:
 
     def resolve(self, value: Any) -> Any:
         """Follow a {"@id": ...} reference to the object it names (as @graph pages do)."""
-        if isinstance(value, dict) and set(value) <= {"@id", "@type"} and value.get("@id") in self.by_id:
-            return self.by_id[value["@id"]]
+        ref = value.get("@id") if isinstance(value, dict) and set(value) <= {"@id", "@type"} else None
+        if isinstance(ref, str) and ref in self.by_id:  # an @id may be anything in hostile JSON (tests/fuzz)
+            return self.by_id[ref]
         return value
 
 
@@ -90,7 +111,8 @@ class PageMeta:
         return [v.strip() for name in names for v in self.meta.get(name, ()) if v.strip()]
 
 
-def _types(obj: JsonObj) -> set[str]:
+def jsonld_types(obj: JsonObj) -> set[str]:
+    """An object's @type names (a string or a list; schema.org URLs cut to the name); other values ignored."""
     raw = obj.get("@type")
     values = raw if isinstance(raw, list) else [raw]
     return {v.rsplit("/", 1)[-1] for v in values if isinstance(v, str)}
@@ -127,7 +149,7 @@ def _walk(node: Any, depth: int = 0) -> Iterator[JsonObj]:
 
 
 def _article_rank(obj: JsonObj, page_url: str) -> tuple[int, int, int]:
-    types = _types(obj)
+    types = jsonld_types(obj)
     kind = 3 if types & NEWS_TYPES else 2 if types & ARTICLE_TYPES else 1
     own = 0
     for key in ("url", "mainEntityOfPage", "@id"):
@@ -141,7 +163,9 @@ def _article_rank(obj: JsonObj, page_url: str) -> tuple[int, int, int]:
 
 
 def _same_path(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
+    pa, pb = split_url(a), split_url(b)
+    if pa is None or pb is None:
+        return False
     return pa.path.rstrip("/") == pb.path.rstrip("/") and bool(pa.path.strip("/"))
 
 
@@ -158,10 +182,11 @@ def read_jsonld(tree: lxml_html.HtmlElement, page_url: str) -> JsonLd:
             continue
         objects.extend(_walk(data))
     by_id = {o["@id"]: o for o in objects if isinstance(o.get("@id"), str) and len(o) > 2}
-    types = frozenset(t for o in objects for t in _types(o))
-    candidates = [o for o in objects if _types(o) & ARTICLE_TYPES]
+    types = frozenset(t for o in objects for t in jsonld_types(o))
+    candidates = [o for o in objects if jsonld_types(o) & ARTICLE_TYPES]
     if not candidates:
-        candidates = [o for o in objects if _types(o) & PAGE_TYPES and (o.get("headline") or o.get("datePublished"))]
+        candidates = [o for o in objects
+                      if jsonld_types(o) & PAGE_TYPES and (o.get("headline") or o.get("datePublished"))]
     article = max(candidates, key=lambda o: _article_rank(o, page_url)) if candidates else None
     return JsonLd(article, tuple(objects), by_id, types, blocks, malformed)
 
@@ -228,7 +253,7 @@ def read_page_meta(tree: lxml_html.HtmlElement, page_url: str) -> PageMeta:
     canonical = None
     for link in tree.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
-            canonical = urljoin(page_url, link.get("href", "").strip())
+            canonical = join_url(page_url, link.get("href", "").strip())
             break
     title_el = tree.find(".//title")
     root_lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")

@@ -4,25 +4,21 @@
   (a missing Content-Type is sniffed from the first bytes, nothing else is).
 - Content-Encoding is inflated here, not by urllib3, with a bounded output size
   and a ratio check, so a small gzip bomb is refused before it fills memory.
-- Charset: the HTTP header, then a <meta> declaration, then detection
-  (charset-normalizer); a page that none of them can decode is a decode_error.
+- Charset: ``pipeline.decode.decode_page`` is the one decoder, for fetch and extraction alike; a page
+  nothing decodes is a decode_error.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
 import zlib
-from dataclasses import dataclass
 from enum import Enum
-
-from charset_normalizer import from_bytes
 
 
 class ContentKind(str, Enum):
     ARTICLE = "article"  # HTML / XHTML
     XML = "xml"  # feeds and sitemaps
     ROBOTS = "robots"  # robots.txt: any text
+    DATA = "data"  # archive indexes and data files (CDX JSON, file lists, zips): any type, the reader checks it
 
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -37,7 +33,7 @@ def media_type(content_type: str | None) -> str:
 def acceptable_type(kind: ContentKind, content_type: str | None, first_bytes: bytes = b"") -> bool:
     """Whether a response of this Content-Type may be kept for this kind of document."""
     media = media_type(content_type)
-    if kind is ContentKind.ROBOTS:
+    if kind in (ContentKind.ROBOTS, ContentKind.DATA):
         return True
     if not media:
         return _sniff(kind, first_bytes)
@@ -125,57 +121,3 @@ class BodyDecoder:
         if self._inflater is not None:
             self._keep(self._inflater.flush())
         return b"".join(self.out)
-
-
-class DecodeFailed(ValueError):
-    """No declared or detected charset decodes the page."""
-
-
-@dataclass(frozen=True)
-class DecodedPage:
-    text: str
-    encoding: str
-    method: str  # "header" | "meta" | "bom" | "detected"
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-
-
-def charset_from_header(content_type: str | None) -> str | None:
-    match = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.IGNORECASE)
-    return match.group(1) if match else None
-
-
-def charset_from_meta(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:4096])
-    return match.group(1).decode("ascii", "replace") if match else None
-
-
-def decode_page(body: bytes, content_type: str | None) -> DecodedPage:
-    """The page text: BOM, then the HTTP header, then <meta>, then detection; DecodeFailed otherwise."""
-    for bom, encoding in _BOMS:
-        if body.startswith(bom):
-            return DecodedPage(body.decode(encoding), encoding, "bom")
-    for method, declared in (("header", charset_from_header(content_type)), ("meta", charset_from_meta(body))):
-        label = _known(declared)
-        if label:
-            try:
-                return DecodedPage(body.decode(label), label, method)
-            except UnicodeDecodeError:
-                continue  # a wrong declaration: try the next source rather than mangle the text
-    best = from_bytes(body).best()
-    if best is None:
-        raise DecodeFailed("no declared or detected charset decodes the body")
-    return DecodedPage(str(best), best.encoding or "utf-8", "detected")
-
-
-def _known(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        name = codecs.lookup(label.strip().lower()).name
-    except LookupError:
-        return None
-    # WHATWG: a page labelled latin-1 / ascii is decoded as windows-1252.
-    return "cp1252" if name in ("latin-1", "iso8859-1", "ascii") else name

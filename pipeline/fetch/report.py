@@ -1,4 +1,9 @@
-"""The run report: one record per URL attempted, counts per source and outcome, as JSON and as a table."""
+"""The run report: one record per URL attempted, counts per source and outcome, as JSON and as a table.
+
+Every URL leaves the report masked (``pipeline.urls.masked``): a feed's link or a redirect can carry
+someone's ``user:password@`` or ``?token=``, and a report is read and shared far more widely than the
+state it describes. The records in memory keep the URLs as fetched, so the run can match them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 from pipeline.discover.candidates import Window
 from pipeline.models import format_datetime
 from pipeline.outcomes import Outcome, Tally
+from pipeline.urls import mask_urls, mask_values, masked
 
 
 @dataclass
@@ -98,7 +104,7 @@ class FetchReport:
             "started_at": format_datetime(self.started_at),
             "finished_at": format_datetime(self.finished_at) if self.finished_at else None,
             "seconds": round(self.seconds, 3),
-            "warc_files": list(self.warc_files),
+            "warc_files": [masked(w) for w in self.warc_files],
             # Counts at the top level, so a reader needs no knowledge of the nesting.
             "by_outcome": self.counts_by_outcome(),
             "by_source": self.counts_by_source(),
@@ -106,9 +112,9 @@ class FetchReport:
             "changes_by_source": self.changes_by_source(),
             "bytes_by_source": dict(sorted(bytes_by_source.items())),
             "duplicates_by_source": dict(sorted(self.duplicates.items())),
-            "urls": [asdict(r) for r in self.records],
-            "skipped": list(self.skipped),
-            "robots": list(self.robots),
+            "urls": [_masked_record(r) for r in self.records],
+            "skipped": [mask_values(s) for s in self.skipped],
+            "robots": [mask_values(r) for r in self.robots],
         }
 
     def to_json(self) -> str:
@@ -138,3 +144,12 @@ class FetchReport:
                 f"{sum(r.seconds for r in records):.1f}",
             )
         return table
+
+
+def _masked_record(record: UrlRecord) -> dict[str, Any]:
+    fields = asdict(record)
+    fields["url"] = masked(record.url)
+    fields["canonical_url"] = masked(record.canonical_url) if record.canonical_url else record.canonical_url
+    fields["redirects"] = [masked(r) for r in record.redirects]
+    fields["reason"] = mask_urls(record.reason)  # "redirect back to https://...", exception texts
+    return fields

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
+from pipeline.decode import DecodeFailed, decode_page
 from pipeline.fetch.client import FetchResult
-from pipeline.fetch.content import DecodeFailed, decode_page
 from pipeline.fetch.ssrf import Refusal
 from pipeline.outcomes import Outcome
 

@@ -7,9 +7,12 @@ host has a free slot (``per_host_concurrency``), so one slow or strict host
 never fills the pool and starves the others.
 
 Per candidate: canonicalise → drop if already listed this run → skip without a
-request if the seen-store has it (unless ``refetch``) → robots.txt → politeness
-slot → fetch → charset → rel=canonical / og:url → content hash → seen-store says
-new / changed / unchanged → new and changed pages go into the WARC.
+request if the seen-store has it confirmed (unless ``refetch``) → robots.txt →
+politeness slot → fetch → charset → rel=canonical / og:url → content hash →
+new / changed / unchanged against the confirmed copy → new and changed pages go
+into the WARC and are staged in the seen-store as pending against it. Nothing a
+run fetches counts as seen, and no feed validator is stored, until the capture
+has been processed (``SeenStore.confirm``): see pipeline/fetch/seen.py.
 """
 
 from __future__ import annotations
@@ -26,18 +29,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
+from pipeline.decode import DecodeFailed, decode_page
 from pipeline.discover import Candidate, Skipped, Window, discover
-from pipeline.fetch.client import Fetcher, FetchResult
-from pipeline.fetch.content import ContentKind, DecodeFailed, acceptable_type, decode_page
+from pipeline.fetch.client import Fetcher, FetchResult, Validators
+from pipeline.fetch.content import ContentKind, acceptable_type
 from pipeline.fetch.politeness import HostGate
 from pipeline.fetch.report import FetchReport, UrlRecord
 from pipeline.fetch.robots import RobotsCache
-from pipeline.fetch.seen import Change, SeenStore, page_hash, seen_store_path
+from pipeline.fetch.seen import Change, SeenStore, capture_key, page_hash, seen_store_path
 from pipeline.fetch.ssrf import Refusal
 from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.logs import get_logger, log_event
 from pipeline.outcomes import Outcome, StageResult, Tally
-from pipeline.sources import Source, SourceKind
+from pipeline.sources import BasicAuth, Source, SourceKind
 from pipeline.urls import canonical_from_html, canonicalize
 
 log = get_logger("fetch")
@@ -89,11 +93,10 @@ def run_fetch(
     ``show_progress``: None shows bars only on a terminal.
     """
     remote = _is_url(out_dir)
-    local_dir = settings.captures_dir / "staging" if remote else Path(out_dir)
-    warc_path = local_dir / f"{run_id}.warc.gz"
+    warc_path = capture_path(settings, out_dir, run_id)
     report = FetchReport(run_id=run_id, window=window, warc_files=[str(warc_path)])
     with (
-        _Crawler(settings, run_id, report, refetch) as crawler,
+        _Crawler(settings, run_id, report, refetch, capture_key(warc_path)) as crawler,
         WarcSink(warc_path) as sink,
         _progress(show_progress) as progress,
     ):
@@ -103,6 +106,12 @@ def run_fetch(
     report.warc_files.extend(urls)
     log_event(log, "fetch run done", run_id=run_id, warc=str(warc_path), **report.counts_by_outcome())
     return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report, warc_urls=urls)
+
+
+def capture_path(settings: Settings, out_dir: Path | str, run_id: str) -> Path:
+    """The local WARC ``run_fetch`` writes for this run (staged locally when ``out_dir`` is an object store)."""
+    local_dir = settings.captures_dir / "staging" if _is_url(out_dir) else Path(out_dir)
+    return local_dir / f"{run_id}.warc.gz"
 
 
 def _is_url(location: Path | str) -> bool:
@@ -121,7 +130,7 @@ def publish(path: Path, destination: str) -> str:
 
 
 class _Crawler:
-    def __init__(self, settings: Settings, run_id: str, report: FetchReport, refetch: bool) -> None:
+    def __init__(self, settings: Settings, run_id: str, report: FetchReport, refetch: bool, capture: str) -> None:
         self.settings = settings
         self.fs = settings.fetch
         self.run_id = run_id
@@ -135,6 +144,9 @@ class _Crawler:
             else None
         )
         self.seen = SeenStore(seen_store_path(settings.home))
+        self.capture = capture  # what this run writes is staged against it, pending until it is processed
+        self.seen.begin_capture(capture)
+        self.feed_validators: list[tuple[str, str, Validators]] = []  # (source id, URL, validators), from workers
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.fs.global_concurrency), thread_name_prefix="fetch")
         self.listed: set[str] = set()  # canonical URLs admitted this run
         self.written: dict[str, str] = {}  # canonical URL → URL whose capture is in this run's WARC
@@ -186,6 +198,22 @@ class _Crawler:
                     self.inflight[host] -= 1
                     self._article_done(future, candidate, sink)
             self._submit_ready(pending)
+        self._stage_validators()
+
+    def _stage_validators(self) -> None:
+        """Stage the run's feed and sitemap validators, except for sources with an article worth retrying.
+
+        A stored validator turns the next read of the feed into a 304 that lists nothing, so an
+        article that timed out or met a 5xx / 429 would only come back when the feed changes.
+        Those sources keep their old validators, and the next run reads them in full.
+        """
+        retry = {r.source for r in self.report.records if r.kind in ("article", "archive") and _worth_retrying(r)}
+        for source_id, url, validators in self.feed_validators:
+            if source_id in retry:
+                log_event(log, "validators_held_back", source=source_id, url=url,
+                          reason="an article of this source is worth retrying")
+            else:
+                self.seen.stage_validators(self.capture, url, validators)
 
     # A bug in one source's discovery or one page's handling must not end the run:
     # it is logged with its traceback and recorded as that item's outcome.
@@ -254,7 +282,7 @@ class _Crawler:
             # No conditional GET for a windowed run: a 304 (validators saved by another day's run)
             # says nothing about *this* window's entries, and a backfill must see them.
             validators = None if self.refetch or window is not None else self.seen.validators(url)
-            result = self._polite_fetch(url, ContentKind.XML, validators)
+            result = self._polite_fetch(url, ContentKind.XML, validators, source.credentials)
             self._record(
                 url,
                 source.id,
@@ -269,7 +297,7 @@ class _Crawler:
             )
             if not result.ok:
                 return None
-            self.seen.save_validators(url, result.validators)
+            self.feed_validators.append((source.id, url, result.validators))
             return result.body
 
         fs = self.fs
@@ -323,7 +351,9 @@ class _Crawler:
 
     # -- workers ---------------------------------------------------------------
 
-    def _polite_fetch(self, url: str, kind: ContentKind, validators: Any = None) -> FetchResult:
+    def _polite_fetch(
+        self, url: str, kind: ContentKind, validators: Any = None, credentials: tuple[BasicAuth, ...] = ()
+    ) -> FetchResult:
         host = _host(url)
         if self.robots is not None:
             refusal = self.robots.check(url)
@@ -334,7 +364,12 @@ class _Crawler:
                 self.gate.configure(host, delay=delay)
         with self.gate.slot(host):
             return self.fetcher.fetch(
-                url, kind, validators, hop_check=self._hop_check, on_retry_after=lambda s: self.gate.defer(host, s)
+                url,
+                kind,
+                validators,
+                hop_check=self._hop_check,
+                on_retry_after=lambda s: self.gate.defer(host, s),
+                credentials=credentials,
             )
 
     def _hop_check(self, url: str) -> Refusal | None:
@@ -342,7 +377,10 @@ class _Crawler:
 
     def _fetch_article(self, candidate: Candidate) -> _Fetched:
         # The canonical spelling is what we request: tracking parameters never reach the publisher.
-        result = self._polite_fetch(canonicalize(candidate.url), ContentKind.ARTICLE)
+        source = self.sources.get(candidate.source_id)  # its credentials go to its own origins only
+        result = self._polite_fetch(
+            canonicalize(candidate.url), ContentKind.ARTICLE, credentials=source.credentials if source else ()
+        )
         if not result.ok:
             return _Fetched(candidate, result)
         try:
@@ -375,11 +413,11 @@ class _Crawler:
                 Change.UNCHANGED.value,
             )
             return
-        change = self.seen.record(
-            canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id, result.validators
-        )
-        if change is not Change.UNCHANGED:
-            sink.write(
+        change = self.seen.change(canonical, fetched.content_hash, self.run_id)
+        if change is Change.UNCHANGED:
+            self.seen.add_aliases(canonical, aliases)
+        else:
+            offset = sink.write(
                 CapturedResponse(
                     url=result.final_url,
                     status=result.status or 200,
@@ -394,6 +432,10 @@ class _Crawler:
                     redirects=result.redirects,
                     request_headers=result.request_headers,
                 )
+            )
+            self.seen.stage(
+                self.capture, offset, canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id,
+                result.validators,
             )
             self.written[canonical] = candidate.url
         self._record_result(candidate, result, Outcome.OK, "", canonical, change.value)
@@ -433,8 +475,9 @@ class _Crawler:
                 change=Change.UNCHANGED.value,
             )
             return
-        change = self.seen.record(canonical, [key], page_hash(archived.body), self.run_id, candidate.source_id)
-        sink.write(
+        content_hash = page_hash(archived.body)
+        change = self.seen.change(canonical, content_hash, self.run_id)
+        offset = sink.write(
             CapturedResponse(
                 url=candidate.url,
                 status=archived.status,
@@ -448,6 +491,7 @@ class _Crawler:
                 canonical_url=canonical,
             )
         )
+        self.seen.stage(self.capture, offset, canonical, [key], content_hash, self.run_id, candidate.source_id)
         self.written[canonical] = candidate.url
         self._record(
             candidate.url,
@@ -519,6 +563,12 @@ class _Crawler:
         task = self.tasks.get(source_id)
         if self.progress and task is not None and kind in ("article", "archive"):
             self.progress.advance(task)
+
+
+def _worth_retrying(record: UrlRecord) -> bool:
+    """A failure the next run may well not meet: a timeout, a dropped connection, 5xx, 408 or 429."""
+    transient = (Outcome.TIMEOUT.value, Outcome.CONNECTION_ERROR.value, Outcome.HTTP_5XX.value)
+    return record.outcome in transient or record.status in (408, 429)
 
 
 def _host(url: str) -> str:

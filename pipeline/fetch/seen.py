@@ -7,11 +7,23 @@ not an HTTP round trip per URL), and it is one file under CHANCERY_HOME that a
 retry of the same run can safely rewrite. The index stays the truth for search;
 this file is only the crawler's memory, and deleting it means "refetch everything".
 
+Pending, then confirmed. What a run fetches is only *pending*: it is staged
+against the capture (the WARC file) that holds it, at the record's offset. It
+becomes *seen* when that capture has been processed: the step that indexed the
+capture confirms exactly the records it read (each ended indexed, dead-lettered
+or in a named non-article outcome). Until then lookups do not see it, so a run
+that crashed, or whose engine went away, loses nothing: the next run drains the
+capture from the ledger, or fetches the page again. Feed and sitemap validators
+follow the same rule: staged per capture, stored only when the capture was
+confirmed whole, so a 304 never hides an article that was fetched but not indexed.
+
 Tables:
-- ``pages``: canonical_url → content_hash, first/last run, validators;
+- ``pages``: confirmed pages, canonical_url → content_hash, first/last run, validators;
+- ``pending_pages``: (capture, warc_offset) → the page staged there, until confirmed;
 - ``aliases``: every fetched or listed URL spelling → its canonical URL, so a
   tracking-parameter variant or a rel=canonical target is recognised before any request;
-- ``validators``: feed / sitemap URL → ETag and Last-Modified for conditional GET.
+- ``validators``: feed / sitemap URL → ETag and Last-Modified for conditional GET (confirmed);
+- ``pending_validators``: (capture, URL) → validators a run saw, until its capture is confirmed.
 """
 
 from __future__ import annotations
@@ -21,12 +33,14 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
 from pipeline.fetch.client import Validators
+from pipeline.statefiles import private_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -40,6 +54,18 @@ CREATE TABLE IF NOT EXISTS pages (
     etag TEXT,
     last_modified TEXT
 );
+CREATE TABLE IF NOT EXISTS pending_pages (
+    capture TEXT NOT NULL,
+    warc_offset INTEGER NOT NULL,
+    canonical_url TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    source TEXT,
+    run_id TEXT,
+    fetched TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    PRIMARY KEY (capture, warc_offset)
+);
 CREATE TABLE IF NOT EXISTS aliases (
     url TEXT PRIMARY KEY,
     canonical_url TEXT NOT NULL
@@ -49,6 +75,14 @@ CREATE TABLE IF NOT EXISTS validators (
     etag TEXT,
     last_modified TEXT,
     updated TEXT
+);
+CREATE TABLE IF NOT EXISTS pending_validators (
+    capture TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (capture, url)
 );
 """
 
@@ -67,8 +101,22 @@ class SeenPage:
     last_run_id: str | None
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What confirming a processed capture did to the seen-store."""
+
+    pages: int  # pending pages now seen
+    unread: int  # pending pages whose record the processing never read (a cut-off WARC): forgotten, so refetched
+    validators: int  # feed / sitemap validators stored (0 unless the whole capture was read)
+
+
 def seen_store_path(home: Path) -> Path:
     return home / "seen.sqlite3"
+
+
+def capture_key(path: Path | str) -> str:
+    """How a capture is named here and in the capture ledger: its WARC's resolved local path."""
+    return str(Path(path).resolve())
 
 
 # Markup that changes on every request (scripts with nonces, CSRF tokens in comments)
@@ -85,9 +133,8 @@ class SeenStore:
     """One connection, guarded by a lock, so pool workers and the main thread can share it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db = sqlite3.connect(private_database(path), check_same_thread=False, timeout=30)  # 0600
         self._db.execute("PRAGMA journal_mode=WAL")  # a DAG task and a CLI run can read while one writes
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -96,9 +143,9 @@ class SeenStore:
         self._first_uncommitted = 0.0
 
     # Commit in batches: one commit per page cost more than the fetch itself in the benchmark.
-    # A crash loses at most a batch, which only means those pages are fetched again. The age
-    # cap matters as much: an open write transaction locks out other processes (parallel DAG
-    # tasks share this file), so none is held longer than COMMIT_AFTER seconds (see flush_if_due).
+    # A crash loses at most a batch of *pending* rows, which only means those pages are fetched
+    # again. The age cap matters as much: an open write transaction locks out other processes
+    # (parallel DAG tasks share this file), so none is held longer than COMMIT_AFTER seconds.
     COMMIT_EVERY = 200
     COMMIT_AFTER = 0.5
 
@@ -133,8 +180,10 @@ class SeenStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- reading: confirmed pages only -----------------------------------------------------------
+
     def lookup(self, url: str) -> SeenPage | None:
-        """The page a URL (any known spelling, canonicalised by the caller) was last stored as."""
+        """The confirmed page a URL (any known spelling, canonicalised by the caller) was last stored as."""
         with self._lock:
             row = self._db.execute(
                 "SELECT p.canonical_url, p.content_hash, p.first_run_id, p.last_run_id FROM pages p "
@@ -145,73 +194,131 @@ class SeenStore:
             ).fetchone()
         return SeenPage(*row) if row else None
 
-    def record(
-        self,
-        canonical_url: str,
-        aliases: list[str],
-        content_hash: str,
-        run_id: str,
-        source: str,
-        validators: Validators | None = None,
-    ) -> Change:
-        """Store a fetched page; say whether it is new, changed or unchanged since the last run that had it."""
-        now = datetime.now(UTC).isoformat()
-        validators = validators or Validators()
+    def change(self, canonical_url: str, content_hash: str, run_id: str) -> Change:
+        """New, changed or unchanged against the confirmed page: a pending copy proves nothing yet."""
         with self._lock:
             row = self._db.execute(
                 "SELECT content_hash, first_run_id FROM pages WHERE canonical_url = ?", (canonical_url,)
             ).fetchone()
-            if row is None:
-                change = Change.NEW
-            elif row[1] == run_id:
-                change = Change.NEW  # a retry of the run that first saw it: still new for this batch
-            else:
-                change = Change.UNCHANGED if row[0] == content_hash else Change.CHANGED
-            self._db.execute(
-                "INSERT INTO pages (canonical_url, content_hash, source, first_run_id, last_run_id, first_seen, "
-                "last_fetched, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(canonical_url) DO UPDATE SET content_hash = excluded.content_hash, "
-                "last_run_id = excluded.last_run_id, last_fetched = excluded.last_fetched, "
-                "etag = excluded.etag, last_modified = excluded.last_modified",
-                (
-                    canonical_url,
-                    content_hash,
-                    source,
-                    run_id,
-                    run_id,
-                    now,
-                    now,
-                    validators.etag,
-                    validators.last_modified,
-                ),
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",
-                [(alias, canonical_url) for alias in set(aliases) if alias != canonical_url],
-            )
-            self._written()
-        return change
-
-    def add_aliases(self, canonical_url: str, aliases: list[str]) -> None:
-        """Remember more spellings of a stored page (an AMP copy that declared the same canonical URL)."""
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",
-                [(alias, canonical_url) for alias in set(aliases) if alias != canonical_url],
-            )
-            self._written()
+        if row is None or row[1] == run_id:  # a retry of the run that first saw it: still new for this batch
+            return Change.NEW
+        return Change.UNCHANGED if row[0] == content_hash else Change.CHANGED
 
     def validators(self, url: str) -> Validators | None:
         with self._lock:
             row = self._db.execute("SELECT etag, last_modified FROM validators WHERE url = ?", (url,)).fetchone()
         return Validators(etag=row[0], last_modified=row[1]) if row else None
 
-    def save_validators(self, url: str, validators: Validators) -> None:
+    def pending_count(self, capture: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM pending_pages WHERE capture = ?", (capture,)).fetchone()
+        return int(row[0])
+
+    # -- writing: staged against a capture ----------------------------------------------------------
+
+    def begin_capture(self, capture: str) -> None:
+        """A run (re)writes this WARC from scratch: what an earlier try staged in it is gone with it."""
+        with self._lock:
+            self._db.execute("DELETE FROM pending_pages WHERE capture = ?", (capture,))
+            self._db.execute("DELETE FROM pending_validators WHERE capture = ?", (capture,))
+            self._commit()
+
+    def stage(
+        self,
+        capture: str,
+        warc_offset: int,
+        canonical_url: str,
+        aliases: list[str],
+        content_hash: str,
+        run_id: str,
+        source: str,
+        validators: Validators | None = None,
+    ) -> None:
+        """A page written into ``capture`` at ``warc_offset``: pending until that record is confirmed."""
+        validators = validators or Validators()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO pending_pages (capture, warc_offset, canonical_url, content_hash, source,"
+                " run_id, fetched, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    capture,
+                    warc_offset,
+                    canonical_url,
+                    content_hash,
+                    source,
+                    run_id,
+                    datetime.now(UTC).isoformat(),
+                    validators.etag,
+                    validators.last_modified,
+                ),
+            )
+            self._add_aliases(canonical_url, aliases)
+            self._written()
+
+    def add_aliases(self, canonical_url: str, aliases: list[str]) -> None:
+        """Remember more spellings of a page (an AMP copy that declared the same canonical URL).
+
+        Aliases are facts about URL spellings, not about what was indexed, so they are stored at
+        once: an alias of a page that is only pending finds nothing in ``lookup`` until it is confirmed.
+        """
+        with self._lock:
+            self._add_aliases(canonical_url, aliases)
+            self._written()
+
+    def _add_aliases(self, canonical_url: str, aliases: list[str]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",
+            [(alias, canonical_url) for alias in set(aliases) if alias != canonical_url],
+        )
+
+    def stage_validators(self, capture: str, url: str, validators: Validators) -> None:
+        """A feed's or sitemap's validators seen by the run writing ``capture``: stored once it is confirmed."""
         if not validators.etag and not validators.last_modified:
             return
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO validators (url, etag, last_modified, updated) VALUES (?, ?, ?, ?)",
-                (url, validators.etag, validators.last_modified, datetime.now(UTC).isoformat()),
+                "INSERT OR REPLACE INTO pending_validators (capture, url, etag, last_modified, updated)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (capture, url, validators.etag, validators.last_modified, datetime.now(UTC).isoformat()),
             )
             self._written()
+
+    def confirm(self, capture: str, read_offsets: Iterable[int]) -> Confirmation:
+        """The capture was processed: the records read at ``read_offsets`` are seen now.
+
+        Pending pages at other offsets (records after a cut-off, a writer killed before its
+        buffer reached the file) are forgotten rather than confirmed: the next run fetches
+        them again. The capture's validators are stored only when nothing of it was left
+        unread; otherwise they are dropped, and the next run reads its feeds unconditionally.
+        """
+        offsets = set(read_offsets)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT warc_offset, canonical_url, content_hash, source, run_id, fetched, etag, last_modified"
+                " FROM pending_pages WHERE capture = ?",
+                (capture,),
+            ).fetchall()
+            read = [row for row in rows if row[0] in offsets]
+            # Oldest first, and never over a newer confirmed copy: captures can be processed out of order.
+            self._db.executemany(
+                "INSERT INTO pages (canonical_url, content_hash, source, first_run_id, last_run_id, first_seen,"
+                " last_fetched, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(canonical_url) DO UPDATE SET content_hash = excluded.content_hash,"
+                " last_run_id = excluded.last_run_id, last_fetched = excluded.last_fetched,"
+                " etag = excluded.etag, last_modified = excluded.last_modified"
+                " WHERE pages.last_fetched IS NULL OR pages.last_fetched <= excluded.last_fetched",
+                [(url, digest, source, run, run, fetched, fetched, etag, modified)
+                 for _, url, digest, source, run, fetched, etag, modified in sorted(read, key=lambda r: r[5])],
+            )
+            unread = len(rows) - len(read)
+            stored = 0
+            if unread == 0:
+                stored = self._db.execute(
+                    "INSERT OR REPLACE INTO validators (url, etag, last_modified, updated)"
+                    " SELECT url, etag, last_modified, updated FROM pending_validators WHERE capture = ?",
+                    (capture,),
+                ).rowcount
+            self._db.execute("DELETE FROM pending_pages WHERE capture = ?", (capture,))
+            self._db.execute("DELETE FROM pending_validators WHERE capture = ?", (capture,))
+            self._commit()
+        return Confirmation(pages=len(read), unread=unread, validators=max(0, stored))

@@ -10,46 +10,62 @@ own facts ride in extra WARC headers:
 - ``WARC-Chancery-Run-Id``: the run that captured it;
 - ``WARC-Chancery-Fetch-URL``: the URL first requested (before redirects);
 - ``WARC-Chancery-Canonical-URL``: the seen-store key (rel=canonical / og:url, same site);
-- ``WARC-Chancery-Redirects``: JSON list of the hops followed.
+- ``WARC-Chancery-Redirects``: JSON list of the hops followed;
+- ``WARC-Chancery-Archive-URL``, ``WARC-Chancery-Archived-At``: for a response read from an archive
+  (a Wayback raw capture, a CC-NEWS or WARC file), where and when the archive captured it; the
+  WARC-Target-URI is then the original URL.
 
-Reading: ``iter_responses(path)`` yields one ``RawPage`` per response record and
-a ``StageResult(BAD_RECORD)`` for anything unreadable; it never raises mid-batch,
-so one truncated file cannot stop a replay.
+Reading: ``iter_responses(path)`` yields one ``RawPage`` per response record, and
+``read_responses`` (also what archive discovery reads with) one ``WarcResponse``. A
+corrupt gzip member or record is one BAD_RECORD and reading resumes at the next one;
+a cut-off last record is BAD_RECORD "truncated"; a payload over ``fetch.max_bytes`` is
+TOO_LARGE, skipped without being held. Nothing raises mid-batch.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
-import io
 import json
+import re
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeadersParserException
 
+from pipeline.config import FetchSettings
+from pipeline.fetch.content import BodyDecoder, BodyTooLarge
 from pipeline.models import Provenance, RawPage, SourceRef, domain_of
 from pipeline.outcomes import Outcome, StageResult
+from pipeline.statefiles import private_dir
 
 HEADER_SOURCE = "WARC-Chancery-Source"
 HEADER_RUN_ID = "WARC-Chancery-Run-Id"
 HEADER_FETCH_URL = "WARC-Chancery-Fetch-URL"
 HEADER_CANONICAL = "WARC-Chancery-Canonical-URL"
 HEADER_REDIRECTS = "WARC-Chancery-Redirects"
-
-# A replayed page larger than this is refused rather than held in memory; fetch
-# never writes one this big (FetchSettings.max_bytes is far below).
-DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
+HEADER_ARCHIVE_URL = "WARC-Chancery-Archive-URL"
+HEADER_ARCHIVED_AT = "WARC-Chancery-Archived-At"
 
 # Hop-by-hop framing the capture no longer has: the stored body is de-chunked.
 _FRAMING_HEADERS = {"transfer-encoding", "content-length", "connection", "keep-alive"}
+# Credentials never go into a capture, which is meant to be copied, shared and replayed. We send
+# none of these request headers but Authorization (and that never reaches request_headers); they
+# are dropped here too, so no caller can put one in a WARC. A publisher's Set-Cookie is its
+# session for us: a credential to whoever replays the file, and read by no stage. Dropped rather
+# than masked: a "***" cookie is not the response either, and the names alone serve no one.
+_SECRET_REQUEST_HEADERS = {"authorization", "proxy-authorization", "cookie"}
+_DROPPED_RESPONSE_HEADERS = _FRAMING_HEADERS | {"set-cookie", "set-cookie2"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class CapturedResponse:
     canonical_url: str
     redirects: Sequence[str] = ()
     request_headers: Mapping[str, str] | None = None  # None: copied from an archive, no request record
+    archive_url: str | None = None  # read from an archive: the capture's address there (provenance)
+    archived_at: datetime | None = None  # and when the archive captured it
 
 
 class WarcSink:
@@ -80,7 +98,7 @@ class WarcSink:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
         self._file: IO[bytes] = path.open("wb")  # "wb": a retried run rewrites its own batch
         self.records = 0
@@ -124,6 +142,8 @@ class WarcSink:
             (HEADER_FETCH_URL, captured.fetch_url),
             (HEADER_CANONICAL, captured.canonical_url),
             (HEADER_REDIRECTS, json.dumps(list(captured.redirects))),
+            *([(HEADER_ARCHIVE_URL, captured.archive_url)] if captured.archive_url else []),
+            *([(HEADER_ARCHIVED_AT, _warc_date(captured.archived_at))] if captured.archived_at else []),
             ("WARC-Payload-Digest", _sha1(captured.raw_body)),
             ("WARC-Block-Digest", _sha1(block)),
             ("Content-Type", "application/http; msgtype=response"),
@@ -136,7 +156,9 @@ class WarcSink:
     def _write_request(self, captured: CapturedResponse, warc_date: str, response_id: str) -> None:
         parts = urlsplit(captured.url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        fields = [("Host", parts.netloc), *(captured.request_headers or {}).items()]
+        host = parts.netloc.rpartition("@")[2]  # what a Host header carries: never a userinfo
+        sent = [(k, v) for k, v in (captured.request_headers or {}).items() if k.lower() not in _SECRET_REQUEST_HEADERS]
+        fields = [("Host", host), *sent]
         block = _http_head(f"GET {target} HTTP/1.1", fields)
         headers = [
             ("WARC-Type", "request"),
@@ -181,7 +203,7 @@ def _http_head(start_line: str, fields: Sequence[tuple[str, str]]) -> bytes:
 
 
 def _stored_headers(headers: Sequence[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
-    kept = [(k, v) for k, v in headers if k.lower() not in _FRAMING_HEADERS]
+    kept = [(k, v) for k, v in headers if k.lower() not in _DROPPED_RESPONSE_HEADERS]
     return kept + [("Content-Length", str(body_length))]
 
 
@@ -203,14 +225,61 @@ def parse_warc_date(value: str | None) -> datetime | None:
 
 
 # ---------------------------------------------------------------- reading
+#
+# warcio parses each record's WARC and HTTP headers (and undoes chunking); the framing
+# between records is done here, because warcio cannot go on after damage: its gzip
+# layer swallows a zlib error once a member has begun (it prints the error and returns no more
+# data), so one corrupt member silently ends the file, and a cut-off record ends it without a
+# word. So each gzip member is inflated here with zlib to its trailer (CRC and length checked)
+# and handed to warcio as a plain stream of its own. A member or record that fails is one
+# BAD_RECORD naming the file and offset, and reading resumes at the next gzip member (magic
+# 1f 8b 08) or `WARC/1.x` line after it. A plain (uncompressed) file goes to warcio as one
+# stream, re-entered the same way after a record it cannot parse. Payloads are inflated by
+# fetch's BodyDecoder, under the same limits as fetching.
+
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM=deflate: how every gzip member starts
+WARC_LINE = re.compile(rb"\nWARC/1\.[01]\r?\n")  # a record's first line, after the CRLFs closing the last one
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)")
+_BOUNDARY_OVERLAP = 10  # so a boundary split across two scanned blocks is still found
+READ_CHUNK = 64 * 1024
+
+# What warcio raises on a record it cannot parse: unknown format, bad header lines or length, and
+# (AttributeError, TypeError) a response record without a WARC-Target-URI. Caught around
+# warcio's record parsing only, never around code of ours.
+_UNPARSABLE = (ArchiveLoadFailed, StatusAndHeadersParserException, EOFError, ValueError, IndexError,
+               AttributeError, TypeError)
 
 
-def iter_responses(path: Path | str, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Iterator[RawPage | StageResult]:
-    """Every response record of a WARC / WARC.gz as a RawPage; unreadable records as BAD_RECORD.
+@dataclass(frozen=True)
+class WarcResponse:
+    """One HTTP response record, read whole: payload decoded (chunking, Content-Encoding), gzip member checked."""
 
-    ``path`` is a local path or an fsspec URL (s3://, gs://, memory:// ...).
-    Truncation or a corrupt gzip member ends the file with one BAD_RECORD, since
-    nothing after it can be trusted; the caller's batch goes on.
+    url: str  # WARC-Target-URI
+    status: int
+    reason: str  # the status line's text
+    headers: tuple[tuple[str, str], ...]  # the HTTP response headers as stored
+    payload: bytes
+    warc_headers: tuple[tuple[str, str], ...]
+    warc_date: datetime | None
+    location: str  # the file
+    offset: int  # of the record's gzip member, or of the record in a plain file
+
+    def header(self, name: str) -> str | None:
+        return _lookup(self.headers, name)
+
+    def warc_header(self, name: str) -> str | None:
+        return _lookup(self.warc_headers, name)
+
+
+Wanted = Callable[[str, datetime | None], bool]  # (WARC-Target-URI, WARC-Date) → read this response?
+
+
+def iter_responses(path: Path | str, max_payload: int = FetchSettings.max_bytes) -> Iterator[RawPage | StageResult]:
+    """Every response record of a WARC / WARC.gz as a RawPage; whatever cannot be read as a StageResult.
+
+    ``path`` is a local path or an fsspec URL (s3://, gs://, memory:// ...). ``max_payload`` is
+    ``fetch.max_bytes``: a page fetch would have refused is ``too_large`` here too. Never raises
+    mid-batch; ``read_responses`` says what a damaged file yields.
     """
     name = str(path)
     try:
@@ -219,7 +288,8 @@ def iter_responses(path: Path | str, max_payload: int = DEFAULT_MAX_PAYLOAD) -> 
         yield StageResult(Outcome.BAD_RECORD, reason=f"cannot open WARC: {exc}", url=name)
         return
     with stream:
-        yield from _iter_stream(stream, name, max_payload)
+        for item in read_responses(stream, name, max_payload):
+            yield item if isinstance(item, StageResult) else _raw_page(item)
 
 
 def open_location(path: Path | str) -> IO[bytes]:
@@ -233,88 +303,339 @@ def open_location(path: Path | str) -> IO[bytes]:
     return local.open("rb")
 
 
-# What a damaged archive raises from deep inside warcio / gzip / zlib.
-# AttributeError/TypeError: warcio trips on a response record with no WARC-Target-URI.
-_READ_ERRORS = (ArchiveLoadFailed, EOFError, zlib.error, OSError, ValueError, IndexError, AttributeError, TypeError)
+def read_responses(
+    stream: IO[bytes], location: str, max_payload: int, wanted: Wanted | None = None
+) -> Iterator[WarcResponse | StageResult]:
+    """Every HTTP response record of one WARC stream, in file order, each yielded once it is read and checked.
 
+    ``wanted`` passes over records on their headers alone, before any payload is read. Besides
+    the responses this yields, each counted once:
 
-def unread_tail(records: ArchiveIterator, stream: IO[bytes]) -> int:
-    """Bytes after the last complete record: warcio stops silently at a cut-off record, this notices."""
-    end = int(sum(records.member_info)) if records.member_info else int(records.offset)
+    - BAD_RECORD "corrupt record at offset N of FILE": a gzip member that does not inflate or
+      fails its CRC, a record warcio cannot parse, or bytes where no record starts. Reading
+      resumes at the next member or record, so everything after it is still read;
+    - BAD_RECORD "truncated record ...": the file ends inside a record;
+    - BAD_RECORD for an empty file, or one with no WARC record in it at all;
+    - TOO_LARGE: a payload over ``max_payload``, passed over while streaming, never held whole.
+    """
+    cursor = _Cursor(stream)
     try:
-        size = int(stream.seek(0, io.SEEK_END))
-    except (OSError, ValueError):  # an unseekable stream: cannot tell, trust warcio
-        return 0
-    tail = max(0, size - end)
-    if 0 < tail <= 64:
-        stream.seek(end)
-        if not stream.read(tail).strip():  # the CRLF CRLF that ends an uncompressed record
-            return 0
-    return tail
+        yield from _read_file(cursor, location, max_payload, wanted)
+    except OSError as exc:  # the storage failed under us: nothing further in this file can be read
+        yield StageResult(
+            Outcome.BAD_RECORD, reason=f"cannot read {location} at offset {cursor.position}: {exc}", url=location
+        )
 
 
-def response_records(stream: IO[bytes], location: str) -> Iterator[tuple[Any, int] | StageResult]:
-    """Each HTTP response record with its offset. Damage or truncation ends the file with one
-    BAD_RECORD, since nothing after it can be trusted. Read each record before asking for the next."""
-    records = ArchiveIterator(stream)
-    while True:
+DamageKind = Literal["corrupt", "truncated"]
+
+
+class _Damage(Exception):
+    """A member or record that cannot be read, and where it starts."""
+
+    def __init__(self, kind: DamageKind, offset: int, detail: str, url: str = "") -> None:
+        super().__init__(f"{kind} record at offset {offset}: {detail}")
+        self.kind, self.offset, self.detail, self.url = kind, offset, detail, url
+
+
+def _read_file(
+    cursor: _Cursor, location: str, max_payload: int, wanted: Wanted | None
+) -> Iterator[WarcResponse | StageResult]:
+    if not cursor.peek(1):
+        yield StageResult(Outcome.BAD_RECORD, reason=f"empty file: no WARC record in {location}", url=location)
+        return
+    counted = False  # the damage being skipped is counted already: false starts inside it are not counted again
+    while head := cursor.peek(len(b"WARC/")):
+        start = cursor.position
+        member: _Inflated | None = None
         try:
-            record = next(records)
-        except StopIteration:
-            tail = unread_tail(records, stream)
-            if tail:
+            if head.startswith(GZIP_MAGIC):
+                member = _Inflated(cursor)
+                yield from _records(ArchiveIterator(member), location, member, max_payload, wanted)
+                member.finish()
+            elif head.startswith(b"WARC/"):
+                yield from _records(ArchiveIterator(cursor), location, None, max_payload, wanted)
+            else:
+                raise _Damage("corrupt", start, "no WARC record or gzip member starts here")
+        except _Damage as damage:
+            resumed = _resync(cursor, damage.offset)
+            if resumed is None and start == 0 and not head.startswith((GZIP_MAGIC, b"WARC/")):
+                yield StageResult(Outcome.BAD_RECORD, reason=f"not a WARC file: no WARC record in {location}",
+                                  url=location)
+                return
+            # A gzip member whose first bytes were no WARC record is a false start inside damage already counted.
+            if not counted or member is None or member.head.startswith(b"WARC/"):
+                kind = _damage_kind(damage, cursor, plain=member is None, followed=resumed is not None)
                 yield StageResult(
-                    Outcome.BAD_RECORD, reason=f"truncated WARC: {tail} bytes after the last record", url=location
+                    Outcome.BAD_RECORD,
+                    reason=f"{kind} record at offset {damage.offset} of {location}: {damage.detail}",
+                    url=damage.url or location,
                 )
-            return
-        except _READ_ERRORS as exc:
-            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable WARC: {type(exc).__name__}: {exc}", url=location)
-            return
-        if record.rec_type == "response" and record.http_headers is not None:
-            yield record, records.offset  # the record's start; get_record_offset() would consume it
+            counted = True
+            continue
+        counted = False
 
 
-def _iter_stream(stream: IO[bytes], name: str, max_payload: int) -> Iterator[RawPage | StageResult]:
-    for item in response_records(stream, name):
-        if isinstance(item, StageResult):
-            yield item
-            return
-        record, offset = item
+def _damage_kind(damage: _Damage, cursor: _Cursor, plain: bool, followed: bool) -> DamageKind:
+    """Truncated only for the last record, cut off by the end of the file; with records after it, corrupt.
+
+    In a plain file warcio fails on a cut-off header block as it does on a garbled one, so the
+    last record's own header block says which it was: unfinished, or a Content-Length past the end.
+    """
+    if followed:
+        return "corrupt"
+    if damage.kind == "truncated" or not plain:
+        return damage.kind
+    end = cursor.position  # the scan for a next record ran to the end of the file
+    cursor.seek(damage.offset)
+    head = cursor.read(READ_CHUNK)
+    cursor.seek(end)
+    if not head or cursor.position != end:  # a stream that cannot seek back: no telling
+        return damage.kind
+    if not (head.startswith(b"WARC/") or b"WARC/".startswith(head) or GZIP_MAGIC.startswith(head)):
+        return damage.kind  # not the start of a record at all: junk, not a cut
+    block_end = head.find(b"\r\n\r\n")
+    if block_end < 0:
+        return "truncated" if len(head) < READ_CHUNK else damage.kind
+    length = _CONTENT_LENGTH.search(head[:block_end])
+    cut = length is not None and damage.offset + block_end + 4 + int(length.group(1)) > end
+    return "truncated" if cut else damage.kind
+
+
+def _records(
+    records: ArchiveIterator, location: str, member: _Inflated | None, max_payload: int, wanted: Wanted | None
+) -> Iterator[WarcResponse | StageResult]:
+    """The responses of one gzip ``member``, or of a plain file from the cursor on.
+
+    Each is yielded only when warcio has moved past it: its record is read to the end (so a
+    short one is noticed) and, for the last record of a member, the member's CRC is checked.
+    A record that fails to parse after it does not take it along: it was whole.
+    """
+    member_offset = member.offset if member is not None else None
+    pending: WarcResponse | StageResult | None = None
+    current: tuple[Any, int] | None = None  # the record warcio returned last, and its offset
+    while True:
+        unparsable: _Damage | None = None
         try:
-            yield _raw_page(record, name, offset, max_payload)
-        except _READ_ERRORS as exc:
-            target = record.rec_headers.get_header("WARC-Target-URI") or name
-            yield StageResult(Outcome.BAD_RECORD, reason=f"unreadable record: {type(exc).__name__}: {exc}", url=target)
+            record = next(records, None)
+        except _UNPARSABLE as exc:
+            offset = member_offset if member_offset is not None else int(records.offset)
+            record, unparsable = None, _Damage("corrupt", offset, f"{type(exc).__name__}: {exc}"[:300])
+        if current is not None and getattr(current[0].raw_stream, "limit", 0) > 0:  # LimitReader: bytes missing
+            raise _Damage("truncated", current[1], "the record ends before its Content-Length", _target(current[0]))
+        if pending is not None:
+            if unparsable is not None and member is not None:
+                member.finish()  # garbage after a record in its own member: is the member itself intact?
+            yield pending
+            pending = None
+        if unparsable is not None:
+            raise unparsable
+        if record is None:
+            # warcio ends quietly (an EOFError it takes for the end) on a record cut off in its headers.
+            tail = int(records.fh.tell()) - int(records.offset)
+            if tail > 0:
+                offset = member_offset if member_offset is not None else int(records.offset)
+                raise _Damage("truncated", offset, f"the file ends {tail} bytes into this record")
             return
+        current = (record, member_offset if member_offset is not None else int(records.offset))
+        declared = (record.rec_headers.get_header("Content-Length") or "").strip()
+        if record.format == "warc" and not declared.isdigit():  # what warcio makes of a header block cut short
+            raise _Damage("corrupt", current[1], f"Content-Length {declared!r} is not a length", _target(record))
+        pending = _response(record, location, current[1], max_payload, wanted)
 
 
-def _raw_page(record: Any, name: str, offset: int, max_payload: int) -> RawPage | StageResult:
-    warc = record.rec_headers
-    url = warc.get_header("WARC-Target-URI") or ""
-    content = record.content_stream().read(max_payload + 1)  # decodes chunking and Content-Encoding
-    if len(content) > max_payload:
-        return StageResult(Outcome.BAD_RECORD, reason=f"payload over {max_payload} bytes", url=url)
-    if getattr(record.raw_stream, "limit", 0) > 0:  # warcio returns a cut-off block without complaint
-        raise EOFError(f"record truncated: {record.raw_stream.limit} bytes missing")
+def _response(
+    record: Any, location: str, offset: int, max_payload: int, wanted: Wanted | None
+) -> WarcResponse | StageResult | None:
+    """The record as a WarcResponse, TOO_LARGE or BAD_RECORD; None for a record that is not a wanted response."""
+    if record.rec_type != "response" or record.http_headers is None:
+        return None  # warcinfo, request, metadata, and responses that are not HTTP (dns:)
+    url = _target(record)
+    warc_date = parse_warc_date(record.rec_headers.get_header("WARC-Date"))
+    if wanted is not None and not wanted(url, warc_date):
+        return None
+    where = f"record at offset {offset} of {location}"
+    try:
+        urlsplit(url).hostname  # noqa: B018 - raises on what no stage could use as a URL
+    except ValueError as exc:
+        return StageResult(Outcome.BAD_RECORD, reason=f"WARC-Target-URI {url[:200]!r}: {exc} ({where})", url=location)
+    if record.payload_length > max_payload:  # refused before reading a byte of it
+        return StageResult(
+            Outcome.TOO_LARGE, reason=f"payload of {record.payload_length} bytes over {max_payload} ({where})", url=url
+        )
+    payload = _payload(record, max_payload)
+    if isinstance(payload, StageResult):
+        return dataclasses.replace(payload, reason=f"{payload.reason} ({where})", url=url)
     http = record.http_headers
     status = _status(http.get_statuscode())
     if status is None:
-        return StageResult(Outcome.BAD_RECORD, reason="no HTTP status line", url=url)
+        return StageResult(Outcome.BAD_RECORD, reason=f"no HTTP status line ({where})", url=url)
+    status_text = (http.statusline or "").split(" ", 1)
+    return WarcResponse(
+        url=url,
+        status=status,
+        reason=status_text[1] if len(status_text) > 1 else "",
+        headers=tuple(http.headers),
+        payload=payload,
+        warc_headers=tuple(record.rec_headers.headers),
+        warc_date=warc_date,
+        location=location,
+        offset=offset,
+    )
+
+
+def _payload(record: Any, max_payload: int) -> bytes | StageResult:
+    """The payload with chunking and Content-Encoding undone, streamed through fetch's bounded inflater.
+
+    Not warcio's content_stream(): it inflates each 16 KB read whole, so a highly compressed
+    body lands in memory megabytes at a time. BodyDecoder stops at ``max_payload`` of input or
+    output (and at fetch's decompression-ratio limit); the rest of the record is left unread.
+    """
+    http = record.http_headers
+    stream = record.raw_stream
+    if (http.get_header("Transfer-Encoding") or "").lower() == "chunked":
+        stream = ChunkedDataReader(stream)  # chunks are each within the payload length checked before
+    try:
+        decoder = BodyDecoder(
+            http.get_header("Content-Encoding"), max_payload, FetchSettings.max_decompression_ratio
+        )
+    except ValueError as exc:  # br, compress, ...: what fetch never asks for
+        return StageResult(Outcome.BAD_CONTENT_TYPE, reason=str(exc))
+    try:
+        while chunk := stream.read(READ_CHUNK):
+            decoder.feed(chunk)
+        return decoder.body()
+    except BodyTooLarge as exc:
+        return StageResult(Outcome.TOO_LARGE, reason=str(exc))
+    except zlib.error as exc:  # the body's own Content-Encoding, not the WARC's gzip member
+        return StageResult(Outcome.DECODE_ERROR, reason=f"bad Content-Encoding: {exc}")
+
+
+def _target(record: Any) -> str:
+    return str(record.rec_headers.get_header("WARC-Target-URI") or "")
+
+
+class _Cursor:
+    """The file read forward: its absolute position, and bytes read too far put back."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._seekable = stream.seekable()
+        self._back = b""
+        self.position = stream.tell() if self._seekable else 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._back:
+            cut = len(self._back) if size < 0 else size
+            data, self._back = self._back[:cut], self._back[cut:]
+        else:
+            data = self._stream.read(size)
+        self.position += len(data)
+        return data
+
+    def tell(self) -> int:  # warcio takes record offsets from this
+        return self.position
+
+    def unread(self, data: bytes) -> None:
+        self._back = data + self._back
+        self.position -= len(data)
+
+    def peek(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size and (more := self.read(size - len(data))):
+            data += more
+        self.unread(data)
+        return data
+
+    def seek(self, offset: int) -> None:
+        """To ``offset``; a stream that cannot seek only skips forward (the bytes behind are gone)."""
+        if self._seekable:
+            self._stream.seek(offset)
+            self._back, self.position = b"", offset
+            return
+        while self.position < offset and self.read(min(READ_CHUNK, offset - self.position)):
+            pass
+
+
+class _Inflated:
+    """One gzip member's inflated bytes, as a stream for warcio; the bytes after the member go back to the cursor."""
+
+    def __init__(self, cursor: _Cursor) -> None:
+        self._cursor = cursor
+        self.offset = cursor.position
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._produced = 0
+        self.head = b""  # the first inflated bytes: b"WARC/" when the member holds a record
+
+    def tell(self) -> int:
+        return self._produced
+
+    def read(self, size: int = -1) -> bytes:
+        # The first few bytes alone first: a member damaged further on still shows it began as a record.
+        limit = (size if size > 0 else READ_CHUNK) if self.head else len(b"WARC/")
+        while not self._inflater.eof:
+            data = self._inflater.unconsumed_tail or self._cursor.read(READ_CHUNK)
+            if not data:
+                raise _Damage("truncated", self.offset, "the file ends inside this gzip member")
+            try:
+                out = self._inflater.decompress(data, limit)
+            except zlib.error as exc:  # bad deflate data, or the trailer's CRC or length does not match
+                raise _Damage("corrupt", self.offset, f"gzip member does not inflate: {exc}") from exc
+            if self._inflater.eof:
+                self._cursor.unread(self._inflater.unused_data)
+            if out:
+                self.head = (self.head + out)[:5] if len(self.head) < 5 else self.head
+                self._produced += len(out)
+                return out
+        return b""
+
+    def finish(self) -> None:
+        """Inflate to the member's end (warcio normally has): the trailer's CRC and length are checked there."""
+        while self.read(READ_CHUNK):
+            pass
+
+
+def _resync(cursor: _Cursor, after: int) -> int | None:
+    """Put the cursor on the next gzip member or WARC record starting after ``after``; None: none before the end."""
+    cursor.seek(after + 1)
+    carry = b""
+    while block := cursor.read(READ_CHUNK):
+        data = carry + block
+        found = [i for i in (data.find(GZIP_MAGIC),) if i >= 0]
+        line = WARC_LINE.search(data)
+        if line is not None:
+            found.append(line.start() + 1)  # the record starts after the newline
+        if found:
+            cursor.unread(data[min(found) :])
+            return cursor.position
+        carry = data[-_BOUNDARY_OVERLAP:]
+    return None
+
+
+def _raw_page(response: WarcResponse) -> RawPage:
+    url = response.url
     return RawPage(
         url=url,
-        content=content,
-        content_type=http.get_header("Content-Type"),
-        status=status,
-        headers=_header_map(http.headers),
-        fetched_at=parse_warc_date(warc.get_header("WARC-Date")),
-        source=SourceRef(domain=domain_of(url), id=warc.get_header(HEADER_SOURCE) or None),
+        content=response.payload,
+        content_type=response.header("Content-Type"),
+        status=response.status,
+        headers=_header_map(response.headers),
+        fetched_at=response.warc_date,
+        source=SourceRef(domain=domain_of(url), id=response.warc_header(HEADER_SOURCE) or None),
         provenance=Provenance(
-            fetch_url=warc.get_header(HEADER_FETCH_URL) or url,
-            warc_file=name,
-            warc_offset=offset,
-            run_id=warc.get_header(HEADER_RUN_ID) or None,
+            fetch_url=response.warc_header(HEADER_FETCH_URL) or url,
+            warc_file=response.location,
+            warc_offset=response.offset,
+            run_id=response.warc_header(HEADER_RUN_ID) or None,
+            archive_url=response.warc_header(HEADER_ARCHIVE_URL) or None,
+            archived_at=parse_warc_date(response.warc_header(HEADER_ARCHIVED_AT)),
         ),
     )
+
+
+def _lookup(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in headers if key.lower() == lowered), None)
 
 
 def _status(code: str | None) -> int | None:

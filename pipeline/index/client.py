@@ -15,8 +15,9 @@ HOW_TO_START = (
     "(and ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD or ELASTICSEARCH_API_KEY) to a running cluster"
 )
 
-# Transport-level retries cover a dropped connection or a node restarting; bulk adds its own
-# backoff for 429/5xx per document (bulk.py). Kept small so "engine down" is reported quickly.
+# Transport-level retries cover a dropped connection or a node restarting. Bulk turns the
+# transport's status retries off and waits out 429/502/503/504 and write blocks itself, item by
+# item, with backoff and a time budget (bulk.py). Kept small so "engine down" is reported quickly.
 TRANSPORT_RETRIES = 2
 
 

@@ -18,7 +18,7 @@ from pipeline import PIPELINE_VERSION
 
 # Bump when the article mapping or analysis changes: `chancery index setup` then creates
 # `{prefix}-v{N}` and `chancery reindex` fills it and moves the aliases.
-MAPPING_VERSION = 2  # 2: `brief`, `diplomacy`, `enrichment_versions`
+MAPPING_VERSION = 3  # 2: `brief`, `diplomacy`, `enrichment_versions`; 3: `provenance.archive_url`, `.archived_at`
 
 # The probe from the engine issue: core hunspell with en_US must reduce these words to stems.
 HUNSPELL_PROBE_TEXT = "Sanctions imposed on Russian talks"
@@ -276,6 +276,8 @@ def article_properties() -> dict[str, Any]:
                 "warc_file": {"type": "keyword"},
                 "warc_offset": {"type": "long"},
                 "run_id": {"type": "keyword"},
+                "archive_url": _URL,
+                "archived_at": {"type": "date"},
             }
         },
         "pipeline_version": {"type": "keyword"},

@@ -26,6 +26,7 @@ from pipeline.index.mapping import RUNS_INDEX_SETTINGS, RUNS_MAPPINGS
 from pipeline.index.setup import ensure_side_index
 from pipeline.logs import get_logger, log_event
 from pipeline.models import format_datetime
+from pipeline.statefiles import open_private
 
 log = get_logger("index.runs")
 
@@ -82,7 +83,6 @@ def _stored_in_file(settings: Settings, document: Mapping[str, Any], doc_id: str
 
 def _to_file(settings: Settings, document: Mapping[str, Any], doc_id: str | None) -> Path:
     path = Path(settings.deadletter_dir) / f"{settings.elasticsearch.runs_index}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
+    with open_private(path, "a") as out:
         out.write(json.dumps({"id": doc_id, **document}, ensure_ascii=False, default=str) + "\n")
     return path

@@ -18,7 +18,8 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
 from pipeline.config import Settings
-from pipeline.index.bulk import IndexReport, document_action, index_documents
+from pipeline.index.bulk import IndexReport, deadletter_file, document_action, index_documents
+from pipeline.index.deadletters import count_file_letters
 from pipeline.index.mapping import (
     DEADLETTER_MAPPINGS,
     MAPPING_VERSION,
@@ -345,7 +346,7 @@ def scan_documents(es: Elasticsearch, index: str, batch: int = SCAN_BATCH) -> It
 
 
 def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
-    """Aliases, concrete indices with their counts and mapping versions, dead letters."""
+    """Aliases, concrete indices with their counts and mapping versions, dead letters in both stores."""
     names = IndexNames(settings.elasticsearch.index_prefix)
     versions = existing_versions(es, names)
     indices: dict[str, Any] = {}
@@ -363,6 +364,9 @@ def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
         "write_alias": {names.write_alias: _single_alias_target(es, names.write_alias)},
         "indices": indices,
         "deadletters": deadletters,
+        # The fallback the dead-letter index could not take; `chancery deadletters retry` drains both.
+        "deadletters_in_file": count_file_letters(settings),
+        "deadletter_file": str(deadletter_file(settings)),
         "mapping_version": MAPPING_VERSION,
     }
 

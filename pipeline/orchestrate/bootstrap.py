@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.orchestrate import FETCH_POOL, INDEX_POOL
+from pipeline.statefiles import private_dir, write_private
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
@@ -69,9 +70,7 @@ def ensure_login(settings: Settings) -> tuple[str, str]:
         if data.get(ADMIN_USER):
             return ADMIN_USER, str(data[ADMIN_USER])
     password = secrets.token_urlsafe(12)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({ADMIN_USER: password}), encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, json.dumps({ADMIN_USER: password}))
     return ADMIN_USER, password
 
 
@@ -81,9 +80,7 @@ def _secret(settings: Settings, name: str) -> str:
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     if name not in data:
         data[name] = secrets.token_urlsafe(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data), encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, json.dumps(data))
     return str(data[name])
 
 
@@ -153,7 +150,7 @@ def airflow_bin() -> str:
 
 def bootstrap(settings: Settings, env: Mapping[str, str]) -> None:
     """Create or upgrade the metadata database and import the pools (idempotent)."""
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.airflow_home)  # airflow.db holds the connections' passwords
     ensure_login(settings)
     run = [airflow_bin()]
     subprocess.run([*run, "db", "migrate"], env=dict(env), check=True, stdout=subprocess.DEVNULL)

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-# Kibana Discover over the articles index, filtered on the articles a run fetched
-# (their provenance.run_id is the Airflow run id), over all time: articles are dated by
-# publication, which can be years before the run.
-DISCOVER_PATH = (
-    "/app/discover#/?_g=(time:(from:'1990-01-01T00:00:00.000Z',to:now))"
-    "&_a=(query:(language:kuery,query:'provenance.run_id:\"{run_id}\"'))"
-)
+from pipeline.kibana.links import kibana_discover_url
 
-
-def kibana_discover_url(kibana_url: str, run_id: str) -> str:
-    """A link to Discover filtered on one run's articles; ``run_id`` may be a UI placeholder like {RUN_ID}."""
-    escaped = run_id if run_id.startswith("{") else quote(run_id, safe="")
-    return kibana_url.rstrip("/") + DISCOVER_PATH.format(run_id=escaped)
+__all__ = ["dag_run_record", "kibana_discover_url"]  # the link is built in pipeline.kibana.links
 
 
 def dag_run_record(
@@ -31,6 +20,7 @@ def dag_run_record(
     logical_date: datetime | None = None,
     message: str = "",
     kibana_url: str | None = None,
+    kibana_space: str | None = None,
 ) -> dict[str, Any]:
     """What the listener stores for a finished DAG run: outcome and duration."""
     duration = (end - start).total_seconds() if start and end else None
@@ -46,5 +36,5 @@ def dag_run_record(
         "finished_at": end.isoformat() if end else None,
         "duration_seconds": duration,
         "message": message[:1000],
-        "kibana_url": kibana_discover_url(kibana_url, run_id) if kibana_url else None,
+        "kibana_url": kibana_discover_url(kibana_url, run_id, kibana_space) if kibana_url else None,
     }

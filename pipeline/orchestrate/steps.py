@@ -13,17 +13,26 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
 from pipeline.logs import get_logger, log_event
 from pipeline.orchestrate.errors import EngineDown, FetchBatchError, RateLimited, SourceGone
-from pipeline.orchestrate.ledger import CaptureLedger, CaptureStatus
+from pipeline.orchestrate.ledger import Capture, CaptureLedger, CaptureStatus
 from pipeline.orchestrate.messages import EventRequest
+from pipeline.outcomes import Tally
+from pipeline.statefiles import private_dir, write_private
+
+if TYPE_CHECKING:
+    from pipeline.fetch import FetchRun
+    from pipeline.fetch.seen import Confirmation
+    from pipeline.process import Input
 
 log = get_logger("orchestrate.steps")
 
@@ -97,6 +106,41 @@ def capture_dir(settings: Settings, dag_id: str, label: str, run_id: str, batch:
     return settings.captures_dir / dag_id / safe_name(label) / safe_name(run_id) / f"batch-{batch:03d}"
 
 
+def fetch_capture(
+    settings: Settings,
+    ledger: CaptureLedger,
+    sources: Sequence[Any],
+    window: tuple[datetime, datetime] | None,
+    run_id: str,
+    out_dir: Path,
+    worker: str,
+    dag_id: str = "",
+    refetch: bool = False,
+    show_progress: bool | None = None,  # None: bars only on a terminal
+) -> FetchRun:
+    """``run_fetch`` with its capture in the ledger from before the WARC is opened, held by ``worker``.
+
+    On success the capture is still ``writing``, held by this process: the caller records it
+    pending (a DAG's fetch task) or claims it to process it itself (``chancery ingest``). If this
+    process dies meanwhile, the capture is abandoned and the next drain processes what the WARC
+    holds. If the fetch raises (or is interrupted), what was written is recorded pending before
+    the error goes on, so nothing fetched waits for a process that is gone.
+    """
+    from pipeline.fetch import run_fetch
+    from pipeline.fetch.run import capture_path
+
+    path = capture_path(settings, out_dir, run_id)
+    ledger.record_writing(path, run_id, worker, dag_id=dag_id, sources=[s.id for s in sources])
+    try:
+        return run_fetch(settings, list(sources), window, run_id, out_dir, refetch=refetch, show_progress=show_progress)
+    except BaseException:
+        if path.is_file():
+            ledger.record([path], run_id=run_id, dag_id=dag_id, sources=[s.id for s in sources])
+        else:
+            ledger.discard(path, worker)
+        raise
+
+
 def fetch_batch(
     settings: Settings,
     source_ids: Sequence[str],
@@ -116,26 +160,26 @@ def fetch_batch(
     when ``raise_on_error`` (the task still has tries left), so the RetryPolicy decides;
     on the last try the partial result is returned and the failures are reported.
     """
-    from pipeline.fetch import run_fetch
     from pipeline.sources import load_sources, select_sources
 
     chosen = list(sources) if sources is not None else select_sources(load_sources(settings.sources), source_ids)
     out_dir = capture_dir(settings, dag_id, label, run_id, batch)
     if out_dir.exists():
         shutil.rmtree(out_dir)  # this task's own earlier try: rewrite the batch
-    out_dir.mkdir(parents=True)
+    private_dir(out_dir)
     ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
     warcs: list[str] = []
     per_source: dict[str, dict[str, int]] = {}
     failures: dict[str, str] = {}
     kinds: dict[str, str] = {}
+    worker = f"{dag_id}:{run_id}:batch-{batch:03d}"
     for source in chosen:
         started = time.monotonic()
         try:
             # A windowed DAG run (nightly, backfill, archive) captures its window's articles again even
             # when seen before: re-running a date re-processes it, and ids keep the index unchanged.
-            fetched = run_fetch(settings, [source], window, run_id, out_dir / safe_name(source.id),
-                                refetch=window is not None)
+            fetched = fetch_capture(settings, ledger, [source], window, run_id, out_dir / safe_name(source.id),
+                                    worker, dag_id=dag_id, refetch=window is not None)
         except Exception as exc:  # one source's failure is counted and reported; the batch goes on
             failures[source.id] = f"{type(exc).__name__}: {exc}"[:500]
             kinds[source.id] = _failure_kind(exc)
@@ -156,7 +200,7 @@ def fetch_batch(
         "failures": failures,
         "report": str(out_dir / "report.json"),
     }
-    (out_dir / "report.json").write_text(json.dumps(result, indent=2, sort_keys=True), encoding="utf-8")
+    write_private(out_dir / "report.json", json.dumps(result, indent=2, sort_keys=True))
     if failures and raise_on_error:
         raise _batch_error(failures, kinds)
     return result
@@ -250,83 +294,195 @@ def store_report(settings: Settings, report: Mapping[str, Any]) -> None:
 # -- processing --------------------------------------------------------------------------------
 
 
-DRAIN_GROUP = 4  # captures processed together: one enrichment model load (~4 s) per group, not per capture
+class CaptureVerdict(str, Enum):
+    DONE = "done"  # every article in it ended indexed, dead-lettered or in a named non-article outcome
+    LEFT_PENDING = "pending"  # the engine went away or kept refusing: pending again, for a later run
+    FAILED = "failed"  # it cannot be processed (its file is gone): retried, then parked with the reason
+    CLAIM_LOST = "claim_lost"  # another worker took it over meanwhile (its writer, or past the lease)
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """What processing one claimed capture came to, and where the ledger now has it."""
+
+    path: str
+    verdict: CaptureVerdict
+    tally: Tally = field(default_factory=Tally)
+    indexed: int = 0
+    dead_lettered: int = 0
+    pending: int = 0  # documents neither indexed nor dead-lettered
+    error: str = ""
+    confirmed: Confirmation | None = None  # what the seen-store took as seen
+
+    def counts(self) -> dict[str, int]:
+        """Stored on the capture in the ledger: outcomes of its pages, and the index's word on its articles."""
+        return {**self.tally.as_dict(), "indexed": self.indexed, "failed": self.dead_lettered}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "verdict": self.verdict.value,
+            "indexed": self.indexed,
+            "dead_lettered": self.dead_lettered,
+            "pending": self.pending,
+            "outcomes": self.tally.as_dict(),
+            "error": self.error,
+            "seen_confirmed": self.confirmed.pages if self.confirmed else 0,
+            "seen_unread": self.confirmed.unread if self.confirmed else 0,
+        }
+
+
+def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture, worker: str,
+                    es: Any) -> CaptureResult:
+    """Extract, enrich and index one capture ``worker`` holds; done only when nothing of it is left over.
+
+    Done: every page read ended indexed, dead-lettered or in a named non-article outcome; the
+    capture is marked done with its counts, and the seen-store confirms exactly the records read
+    (so feeds' validators are stored, and those pages are skipped from now on). Left pending: the
+    engine went away (``EngineUnavailable``) or refused documents past its retry budget; the claim
+    is released without using an attempt. Anything else is a bug or a setup error, not the
+    capture's fault: the claim is released with the error and the error goes on.
+    """
+    from pipeline.index.bulk import index_articles
+    from pipeline.index.client import EngineUnavailable
+    from pipeline.process import process
+
+    path = capture.path
+    if not Path(path).is_file():
+        reason = f"FileNotFoundError: capture file is gone: {path}"
+        ledger.mark_failed(path, worker, reason)
+        return _logged(CaptureResult(path, CaptureVerdict.FAILED, error=reason))
+    tally = Tally()
+    offsets: list[int] = []
+    try:
+        pages = _read_capture(path, offsets, settings.fetch.max_bytes)
+        report = index_articles(es, process(pages, settings, tally), settings, tally)
+    except EngineUnavailable as exc:
+        reason = f"EngineUnavailable: {exc}"[:1000]
+        ledger.release(path, worker, reason)
+        indexed = tally.counts.get("indexed", 0)
+        return _logged(CaptureResult(path, CaptureVerdict.LEFT_PENDING, tally, indexed=indexed, error=reason))
+    except BaseException as exc:
+        ledger.release(path, worker, f"{type(exc).__name__}: {exc}")
+        raise
+    pending = int(getattr(report, "pending", 0))
+    result = CaptureResult(path, CaptureVerdict.DONE, tally, report.indexed, report.failed, pending)
+    if pending:
+        reason = f"{pending} document(s) neither indexed nor dead-lettered: the engine kept refusing them"
+        ledger.release(path, worker, reason)
+        return _logged(replace(result, verdict=CaptureVerdict.LEFT_PENDING, error=reason))
+    if not ledger.mark_done(path, worker, result.counts()):
+        return _logged(replace(result, verdict=CaptureVerdict.CLAIM_LOST, error=f"claim lost by {worker}"))
+    return _logged(replace(result, confirmed=confirm_seen(settings, path, offsets)))
+
+
+def _read_capture(path: str, offsets: list[int], max_payload: int) -> Iterator[Input]:
+    """The capture's records, noting the offset of every page read: exactly those are confirmed as seen."""
+    from pipeline.models import RawPage
+    from pipeline.process import read_inputs
+
+    for item in read_inputs([Path(path)], max_payload=max_payload):
+        if isinstance(item, RawPage) and item.provenance.warc_offset is not None:
+            offsets.append(item.provenance.warc_offset)
+        yield item
+
+
+def confirm_seen(settings: Settings, path: str, offsets: Sequence[int]) -> Confirmation:
+    from pipeline.fetch.seen import SeenStore, seen_store_path
+
+    with SeenStore(seen_store_path(settings.home)) as seen:
+        return seen.confirm(path, offsets)
+
+
+def _logged(result: CaptureResult) -> CaptureResult:
+    log_event(log, "capture_processed", path=result.path, verdict=result.verdict.value, indexed=result.indexed,
+              dead_lettered=result.dead_lettered, pending=result.pending, error=result.error[:200])
+    return result
+
+
+@dataclass(frozen=True)
+class Drain:
+    """What one drain did: a result per capture it claimed, and what the ledger still has pending."""
+
+    worker: str
+    results: tuple[CaptureResult, ...]
+    remaining: int
+    budget_exhausted: bool
+
+    @property
+    def left_pending(self) -> list[CaptureResult]:
+        return [r for r in self.results if r.verdict is CaptureVerdict.LEFT_PENDING]
+
+    def raise_if_left_pending(self) -> None:
+        """For a task: the engine went away, its captures are pending again, so fail and let the retry drain."""
+        if self.left_pending:
+            raise EngineDown(f"{len(self.left_pending)} capture(s) left pending: {self.left_pending[0].error}")
+
+    def to_dict(self) -> dict[str, Any]:
+        done = [r for r in self.results if r.verdict is CaptureVerdict.DONE]
+        outcomes = Tally()
+        for r in self.results:
+            outcomes.merge(r.tally)
+        return {
+            "worker": self.worker,
+            "processed": len(done),
+            "captures": [r.path for r in done],
+            "indexed": sum(r.indexed for r in self.results),
+            "dead_lettered": {r.path: r.dead_lettered for r in self.results if r.dead_lettered},
+            "outcomes": outcomes.as_dict(),
+            "failed": {r.path: r.error for r in self.results if r.verdict is CaptureVerdict.FAILED},
+            "left_pending": {r.path: r.error for r in self.left_pending},
+            "remaining": self.remaining,
+            "budget_exhausted": self.budget_exhausted,
+        }
 
 
 def drain_captures(settings: Settings, worker: str, budget_seconds: float | None = None,
-                   ledger: CaptureLedger | None = None, group: int = DRAIN_GROUP) -> dict[str, Any]:
-    """Process every pending capture, whatever event woke us: claim a few, index them, mark them done; repeat.
+                   ledger: CaptureLedger | None = None, limit: int | None = None, es: Any = None,
+                   on_result: Callable[[CaptureResult], None] | None = None) -> Drain:
+    """Process pending (and abandoned) captures, whatever event woke us: claim one, process it; repeat.
 
-    Safe to run twice at once (each claim is atomic). Captures are claimed in small
-    groups so the enrichment models load once per group; each capture of a group is
-    marked done with the group's counts (``group_size`` says how many shared them).
-    Stops claiming after the time budget (the task token's lifetime is far longer) and
-    says how many remain, so the caller can wake another run. An unreachable engine
-    puts the captures back and raises.
+    The one implementation of draining: the ``process_captures`` DAG, ``chancery captures drain``
+    and ``chancery ingest --sources`` (before it fetches) all call it. Safe to run twice at once
+    (each claim is atomic). Stops at ``limit`` captures, after the time budget (the task token's
+    lifetime is far longer; the DAG hands the rest to a new run), or at the first capture left
+    pending: the engine is away, and the rest would only meet it too. The engine is connected to
+    only once there is work (``es`` reuses a caller's client). ``on_result`` sees each capture's
+    result as soon as it is known, so a caller's report holds them even if a later capture raises.
     """
-    from pipeline.ingest import index_warcs
+    from pipeline.index.client import EngineUnavailable
+    from pipeline.ingest import connect_ready
 
     ledger = ledger or CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
     budget = settings.airflow.drain_budget_seconds if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
-    processed: list[str] = []
-    failed: dict[str, str] = {}
-    outcomes: dict[str, int] = {}
-    indexed = 0
+    results: list[CaptureResult] = []
     exhausted = False
-    while True:
+    while limit is None or len(results) < limit:
         if time.monotonic() >= deadline:
             exhausted = True
             break
-        claimed = ledger.claim(worker, limit=max(1, group))
+        claimed = ledger.claim(worker, limit=1)
         if not claimed:
             break
-        present = []
-        for capture in claimed:
-            if Path(capture.path).is_file():
-                present.append(capture)
-            else:
-                failed[capture.path] = f"FileNotFoundError: capture file is gone: {capture.path}"
-                ledger.mark_failed(capture.path, worker, failed[capture.path])
-        if not present:
-            continue
+        (capture,) = claimed
         try:
-            report = index_warcs(settings, [Path(c.path) for c in present], run_id=present[0].run_id or worker)
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:500]
-            for capture in present:
-                ledger.mark_failed(capture.path, worker, reason)
-            if _engine_down(exc):
-                raise EngineDown(reason) from exc
-            failed.update({c.path: reason for c in present})
-            continue
-        counts = {**report.tally.as_dict(), "indexed": report.indexed, "failed": report.failed,
-                  "group_size": len(present)}
-        for capture in present:
-            ledger.mark_done(capture.path, worker, counts)
-            processed.append(capture.path)
-        indexed += report.indexed
-        for outcome, n in report.tally.as_dict().items():
-            outcomes[outcome] = outcomes.get(outcome, 0) + n
+            es = es if es is not None else connect_ready(settings)
+        except EngineUnavailable as exc:
+            ledger.release(capture.path, worker, f"EngineUnavailable: {exc}")
+            result = _logged(CaptureResult(capture.path, CaptureVerdict.LEFT_PENDING, error=str(exc)))
+        else:
+            result = process_capture(settings, ledger, capture, worker, es)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if result.verdict is CaptureVerdict.LEFT_PENDING:
+            break
     remaining = ledger.counts().get(CaptureStatus.PENDING.value, 0)
-    summary = {
-        "worker": worker,
-        "processed": len(processed),
-        "captures": processed,
-        "indexed": indexed,
-        "outcomes": dict(sorted(outcomes.items())),
-        "failed": failed,
-        "remaining": remaining,
-        "budget_exhausted": exhausted,
-    }
-    log_event(log, "drained", worker=worker, processed=len(processed), indexed=indexed, failed=len(failed),
-              remaining=remaining)
-    return summary
-
-
-def _engine_down(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
-    return bool(names & {"EngineUnavailable", "ConnectionError", "ConnectionTimeout", "TransportError"})
+    drain = Drain(worker, tuple(results), remaining, exhausted)
+    log_event(log, "drained", worker=worker, processed=drain.to_dict()["processed"],
+              indexed=sum(r.indexed for r in results), left_pending=len(drain.left_pending), remaining=remaining)
+    return drain
 
 
 # -- events ------------------------------------------------------------------------------------

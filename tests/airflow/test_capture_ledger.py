@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 from pipeline.orchestrate.ledger import MAX_ATTEMPTS, CaptureLedger, CaptureStatus
@@ -104,3 +106,98 @@ def test_two_drains_at_once_process_each_capture_exactly_once(tmp_path: Path) ->
     processed = [p for r in results for p in r]
     assert sorted(processed) == sorted(str(p.resolve()) for p in paths)  # all, none twice
     assert ledger.counts() == {"done": 200}
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from pipeline.orchestrate.ledger import CaptureLedger
+ledger = CaptureLedger(Path(sys.argv[1]))
+if sys.argv[2] == "writing":
+    ledger.record_writing(sys.argv[3], run_id="r", worker="killed-writer")
+else:
+    ledger.claim("killed-drainer")
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def _hold_then_die(ledger: CaptureLedger, how: str, path: Path) -> int:
+    """A real process takes the capture (writing it, or claimed) and is killed -9 while it holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(ledger.path), how, str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    (held,) = ledger.get_many([str(path.resolve())])
+    assert held.claimed_pid == holder.pid and held.status.value == ("writing" if how == "writing" else "claimed")
+    assert ledger.claim("w2") == []  # its holder runs: not abandoned
+    holder.kill()
+    holder.wait(timeout=10)
+    holder.stdout.close()
+    return holder.pid
+
+
+def test_a_capture_held_by_a_killed_process_is_claimable_at_once(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, lease_seconds=3600.0)  # far from expiring: the dead pid is what frees it
+    claimed = tmp_path / "claimed.warc.gz"
+    ledger.record([claimed], run_id="r")
+    _hold_then_die(ledger, "claimed", claimed)
+    (again,) = ledger.claim("w2")
+    assert (again.path, again.claimed_by, again.attempts) == (str(claimed.resolve()), "w2", 2)
+    assert ledger.mark_done(again.path, "w2", {"indexed": 1})
+
+    written = tmp_path / "written.warc.gz"  # a WARC whose writer died mid-file
+    _hold_then_die(ledger, "writing", written)
+    (taken,) = ledger.claim("w3")
+    assert taken.path == str(written.resolve()) and taken.claimed_by == "w3"
+
+
+def test_a_live_writer_keeps_its_capture_past_the_lease(tmp_path: Path) -> None:
+    now = [1000.0]
+    ledger = _ledger(tmp_path, lease_seconds=60.0, clock=lambda: now[0])
+    path = tmp_path / "big-run.warc.gz"
+    ledger.record_writing(path, run_id="r", worker="writer")  # this test's own process writes it
+    now[0] += 3600
+    assert ledger.claim("drainer") == []  # reading a WARC still being written would process part of it
+    assert ledger.mark_pending(status=CaptureStatus.WRITING) == 0  # nor can an operator re-queue it
+    mine = ledger.claim_written(path, "writer")
+    assert (mine.status, mine.claimed_by, mine.attempts) == (CaptureStatus.CLAIMED, "writer", 1)
+
+
+def test_release_never_uses_an_attempt(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    ledger.record([tmp_path / "c.warc.gz"], run_id="r")
+    for _ in range(MAX_ATTEMPTS + 2):  # an engine outage, again and again
+        (c,) = ledger.claim("w")
+        assert ledger.release(c.path, "w", "EngineUnavailable: refused")
+    (back,) = ledger.list()
+    assert (back.status, back.attempts, back.error) == (CaptureStatus.PENDING, 0, "EngineUnavailable: refused")
+    assert not ledger.release(back.path, "w", "not held")  # only the holder releases
+
+
+def test_a_capture_abandoned_again_and_again_is_parked(tmp_path: Path) -> None:
+    now = [1000.0]
+    ledger = _ledger(tmp_path, lease_seconds=60.0, clock=lambda: now[0])
+    ledger.record([tmp_path / "poison.warc.gz"], run_id="r")
+    for i in range(MAX_ATTEMPTS):
+        assert ledger.claim(f"w{i}")  # each worker dies on it (its lease runs out)
+        now[0] += 61
+    assert ledger.claim("last") == []
+    (parked,) = ledger.list(status=CaptureStatus.FAILED)
+    assert parked.error.startswith(f"abandoned {MAX_ATTEMPTS} times")
+
+
+def test_a_ledger_from_before_the_holder_columns_opens_and_works(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE captures (path TEXT PRIMARY KEY, status TEXT NOT NULL, run_id TEXT NOT NULL DEFAULT '',"
+            " dag_id TEXT NOT NULL DEFAULT '', sources TEXT NOT NULL DEFAULT '[]', recorded_at REAL NOT NULL,"
+            " claimed_by TEXT, claimed_at REAL, done_at REAL, attempts INTEGER NOT NULL DEFAULT 0,"
+            " counts TEXT NOT NULL DEFAULT '{}', error TEXT NOT NULL DEFAULT '');"
+            "INSERT INTO captures (path, status, recorded_at) VALUES ('/old/a.warc.gz', 'pending', 1.0);"
+        )
+    ledger = CaptureLedger(path)
+    (c,) = ledger.claim("w")
+    assert c.path == "/old/a.warc.gz" and c.claimed_host

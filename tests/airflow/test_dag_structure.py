@@ -19,8 +19,8 @@ PARSE_CPU_LIMIT_S = 1.0  # the issue's bound; measured ~0.05-0.2 s, so the margi
 @pytest.fixture(scope="module")
 def env(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     settings = dataclasses.replace(base_settings, home=tmp_path_factory.mktemp("af-structure"),
-                                   airflow=dataclasses.replace(base_settings.airflow,
-                                                               kibana_url="http://kibana.test:5601"))
+                                   kibana=dataclasses.replace(base_settings.kibana,
+                                                              url="http://kibana.test:5601"))
     env = airflow_env(settings)
     env["KIBANA_URL"] = "http://kibana.test:5601"
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from af_harness import wired
 
 from pipeline.config import Settings
 from pipeline.orchestrate.errors import FetchBatchError
-from pipeline.orchestrate.ledger import CaptureLedger
+from pipeline.orchestrate.ledger import CaptureLedger, CaptureStatus
 from pipeline.orchestrate.steps import fetch_batch
 from pipeline.sources import Source, SourceKind, load_sources
 
@@ -29,7 +29,9 @@ def test_a_broken_source_is_reported_and_the_batch_goes_on(settings: Settings, n
     assert set(err.value.failures) == {"broken"}
     assert pickle.loads(pickle.dumps(err.value)).failures == err.value.failures
     ledger = CaptureLedger(s.ledger_db)
-    assert len(ledger.list()) == len(good)  # the good sources' WARCs were kept and recorded
+    # The good sources' WARCs were kept and recorded; so was what the broken one wrote before it
+    # failed: whatever a fetch wrote is processed, never left to a process that is gone.
+    assert {c.status for c in ledger.list()} == {CaptureStatus.PENDING} and len(ledger.list()) == len(good) + 1
 
     # The last try returns the partial result instead of raising.
     result = fetch_batch(*args, batch=0, label="2015-09-21", sources=[broken, *good], raise_on_error=False)

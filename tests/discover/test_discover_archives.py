@@ -13,8 +13,10 @@ from warcio.warcwriter import WARCWriter
 from pipeline.config import Settings
 from pipeline.discover import Candidate, discover
 from pipeline.fetch import run_fetch
+from pipeline.fetch.seen import capture_key
 from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
+from pipeline.orchestrate.steps import confirm_seen
 from pipeline.outcomes import Outcome, StageResult
 from pipeline.sources import Source, SourceKind
 
@@ -79,6 +81,8 @@ def test_archive_matches_are_copied_into_the_run_warc(tmp_path: Path, fetch_sett
     assert pages[0].source is not None and pages[0].source.id == "cc-news"
     assert pages[0].fetched_at == datetime(2024, 1, 15, 10, tzinfo=UTC)
     assert run.report.counts_by_source() == {"cc-news": {"ok": 1}}
+    offsets = [p.provenance.warc_offset for p in pages if p.provenance.warc_offset is not None]
+    confirm_seen(fetch_settings, capture_key(run.warc_paths[0]), offsets)  # the capture was indexed
     again = run_fetch(
         fetch_settings,
         [_source(str(archive), ("news.un.org",))],

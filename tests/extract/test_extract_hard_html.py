@@ -48,10 +48,19 @@ def test_no_body_element() -> None:
 
 
 def test_invalid_utf8_bytes_are_replaced() -> None:
-    content = page().encode("utf-8").replace(b"two-year pause", b"two-year \xff\xfe pause")
+    # UTF-8 text with two stray bytes stays UTF-8 (the bad bytes replaced), not a whole page of mojibake.
+    german = page(paragraphs=GERMAN * 2, lang="de").encode("utf-8")
+    content = german.replace(b"zwei Jahren", b"zwei \xff\xfe Jahren", 1)
     result = extract_page(raw(content), SETTINGS)
     assert result.outcome is Outcome.PROCESSED and result.article is not None
-    assert "\ufffd" in result.article.body
+    assert "\ufffd" in result.article.body and "Außenminister" in result.article.body
+    assert result.article.methods["encoding"] == "utf-8-repaired:utf-8"
+    # Bytes with no UTF-8 text at all are not UTF-8 whatever the label says: detection decides.
+    ascii_page = page().encode("utf-8").replace(b"two-year pause", b"two-year \xff\xfe pause")
+    result = extract_page(raw(ascii_page), SETTINGS)
+    assert result.outcome is Outcome.PROCESSED and result.article is not None
+    assert result.article.methods["encoding"].startswith("detected:")
+    assert "in a step that diplomats described as modest but overdue" in result.article.body
 
 
 def test_charset_from_header_then_meta() -> None:

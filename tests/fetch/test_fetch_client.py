@@ -8,8 +8,9 @@ import time
 from fetch_newsroom import Hit, Newsroom, Reply, article, chunks
 
 from pipeline.config import Settings
+from pipeline.decode import decode_page
 from pipeline.fetch.client import Fetcher
-from pipeline.fetch.content import ContentKind, decode_page
+from pipeline.fetch.content import ContentKind
 from pipeline.outcomes import Outcome
 
 

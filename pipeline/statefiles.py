@@ -32,6 +32,14 @@ _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 def private_dir(path: Path) -> Path:
     """``path`` as a folder; the ones created here (and missing parents) are 0700."""
+    return make_dirs(path, DIR_MODE)
+
+
+def make_dirs(path: Path, mode: int) -> Path:
+    """Create ``path`` and its missing parents with exactly ``mode``, whatever the umask says.
+
+    Folders that already exist keep theirs: only what is created here is set.
+    """
     missing: list[Path] = []
     current = path
     while not current.exists():
@@ -39,10 +47,10 @@ def private_dir(path: Path) -> Path:
         current = current.parent
     for folder in reversed(missing):
         try:
-            folder.mkdir(mode=DIR_MODE)
+            folder.mkdir(mode=mode)
         except FileExistsError:  # a parallel task made it first: theirs, with the same mode
             continue
-        folder.chmod(DIR_MODE)  # mkdir's mode passes through the umask; an odd umask could leave less
+        folder.chmod(mode)  # mkdir's mode passes through the umask; an odd umask could leave less
     return path
 
 

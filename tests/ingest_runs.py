@@ -41,6 +41,7 @@ def chancery(*args: str) -> list[str]:
 
 
 def indexed_urls(settings: Settings) -> list[str]:
+    """Every article's canonical URL in the read alias (refreshed first); [] before the index exists."""
     from pipeline.index.client import connect
 
     es = connect(settings)

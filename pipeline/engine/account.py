@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.engine.prereqs import PrerequisiteMissing
 from pipeline.logs import get_logger, log_event
+from pipeline.statefiles import make_dirs
 
 log = get_logger("engine.account")
 
@@ -104,17 +105,7 @@ def reachable(path: Path, user: NodeUser) -> bool:
 
 def make_reachable_dirs(path: Path) -> None:
     """Create ``path`` and its missing parents as 0755, whatever the umask says."""
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir()
-        except FileExistsError:  # a parallel start made it first
-            continue
-        folder.chmod(0o755)
+    make_dirs(path, 0o755)
 
 
 def give_to(path: Path, user: NodeUser) -> None:

@@ -227,19 +227,6 @@ def wired(settings: Settings, home: Path, newsroom: object, **airflow: object) -
     )
 
 
-def indexed_urls(settings: Settings) -> list[str]:
-    """Every article URL in the read alias (refreshed first); [] before the index exists."""
-    from pipeline.index.client import connect
-
-    es = connect(settings)
-    alias = settings.elasticsearch.index_prefix
-    if not es.indices.exists_alias(name=alias):
-        return []
-    es.indices.refresh(index=alias)
-    hits = es.search(index=alias, size=1000, source=["url", "canonical_url"], query={"match_all": {}})["hits"]["hits"]
-    return sorted(h["_source"].get("canonical_url") or h["_source"]["url"] for h in hits)
-
-
 def run_reports(settings: Settings) -> list[dict[str, Any]]:
     from pipeline.index.client import connect
 

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from af_harness import drive, indexed_urls, prepare, run_reports, wired
+from af_harness import drive, prepare, run_reports, wired
+from ingest_runs import indexed_urls
 
 from pipeline.config import Settings
 from pipeline.orchestrate.ledger import CaptureLedger

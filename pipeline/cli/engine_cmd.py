@@ -1,4 +1,4 @@
-"""`chancery engine start | stop | status | check`: the local Elasticsearch node."""
+"""`chancery engine start | stop | status | check`: the local Elasticsearch node, or a local cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -22,15 +23,19 @@ Progress = Callable[[str], None]
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("engine", help="start, stop or inspect the local Elasticsearch node")
+    parser = sub.add_parser("engine", help="start, stop or inspect the local Elasticsearch node (or cluster)")
     actions = parser.add_subparsers(dest="engine_action", required=True, metavar="ACTION")
 
-    start = actions.add_parser("start", help="download if needed, start, and wait for a healthy node")
-    start.add_argument("--port", type=int, help="HTTP port (default: first free from 9200)")
+    start = actions.add_parser("start", help="download if needed, start, and wait for a healthy node or cluster")
+    start.add_argument("--port", type=int, help="HTTP port (default: first free from 9200; a cluster's node K: +K-1)")
     start.add_argument("--es-version", dest="es_version", help="Elasticsearch version on Maven Central")
+    start.add_argument("--nodes", type=_positive, metavar="N",
+                       help="a cluster of N nodes on loopback (a new home only; default: what this home has, else 1)")
+    start.add_argument("--node", type=_positive, metavar="K", help="start only node K of this home's cluster")
     start.set_defaults(run=run_start, setting_overrides=_overrides)
 
-    stop = actions.add_parser("stop", help="stop the node this home started")
+    stop = actions.add_parser("stop", help="stop the node (or every node of the cluster) this home started")
+    stop.add_argument("--node", type=_positive, metavar="K", help="stop only node K of this home's cluster")
     stop.set_defaults(run=run_stop)
 
     status = actions.add_parser("status", help="running or not, URL, version, health, where its files are")
@@ -41,8 +46,15 @@ def register(sub: Any) -> None:
     check.set_defaults(run=run_check)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"engine.port": args.port, "engine.version": args.es_version}
+    return {"engine.port": args.port, "engine.version": args.es_version, "engine.nodes": args.nodes}
 
 
 def run_start(args: argparse.Namespace, settings: Settings) -> int:
@@ -52,7 +64,10 @@ def run_start(args: argparse.Namespace, settings: Settings) -> int:
         return run_status(argparse.Namespace(json=False), settings)
     try:
         with _spinner(console, "starting Elasticsearch") as progress:
-            state = local.start(settings, progress=progress)
+            state = local.start(settings, progress=progress, node_number=args.node)
+    except local.EngineLayoutConflict as exc:
+        console.print(f"[red]chancery engine start:[/red] {exc}")
+        return 2
     except prereqs.PrerequisiteMissing as exc:
         console.print(f"[red]missing prerequisite:[/red] {exc}")
         return 3
@@ -68,8 +83,12 @@ def run_start(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_stop(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
-    with _spinner(console, "stopping Elasticsearch") as progress:
-        stopped = local.stop(settings, progress=progress)
+    try:
+        with _spinner(console, "stopping Elasticsearch") as progress:
+            stopped = local.stop(settings, progress=progress, node_number=args.node)
+    except local.EngineLayoutConflict as exc:
+        console.print(f"[red]chancery engine stop:[/red] {exc}")
+        return 2
     print("stopped" if stopped else "not running")
     return 0
 
@@ -110,16 +129,35 @@ def _print_status(state: EngineStatus) -> None:
         "node dir": f"{state.node_dir}" + (" (fallback: the home is not reachable by the node's user)"
                                            if state.fallback else "") if state.node_dir else None,
     }  # fmt: skip
-    if state.node_dir is not None and not state.external:
+    if state.node_dir is not None and not state.external and len(state.nodes) <= 1:
         rows["logs"] = state.node_dir / "logs" / "chancery.log"
     for label, value in rows.items():
         if value is not None:
             print(f"{label + ':':<9} {value}")
+    if len(state.nodes) > 1:
+        print("nodes:")
+        for one in state.nodes:
+            where = f"{one.url}  transport {one.transport_port}" if one.url else "-"
+            pid = f"  pid {one.pid}" if one.pid else ""
+            sees = f"  sees {one.cluster_nodes} nodes" if one.cluster_nodes else ""
+            print(f"  {one.name:<7} {'running' if one.running else one.detail:<8}  {where}{pid}{sees}")
+            print(f"  {'':<7} logs {one.node_dir / 'logs' / 'chancery.log'}")
 
 
 def _as_dict(state: EngineStatus) -> dict[str, Any]:
     shown = dataclasses.replace(state, url=masked(state.url) if state.url else None)
-    return {k: (str(v) if v is not None and k == "node_dir" else v) for k, v in dataclasses.asdict(shown).items()}
+    return {k: _plain(v) for k, v in dataclasses.asdict(shown).items()}
+
+
+def _plain(value: Any) -> Any:
+    """Paths as strings, at any depth (the nodes list holds each node's folder)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 @contextmanager

@@ -224,3 +224,87 @@ def test_the_security_setup_refuses_to_start_without_its_secrets(tmp_path: Path)
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "KIBANA_SYSTEM_PASSWORD, CHANCERY_WRITER_PASSWORD not set" in result.stderr
+
+
+# ---------------------------------------------------------------- Celery: workers, broker, queues
+
+WORKERS = {"airflow-worker": "default", "airflow-worker-fetch": "fetch", "airflow-worker-process": "process"}
+
+
+def _airflow_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if "AIRFLOW__CORE__EXECUTOR" in s.get("environment", {})}
+
+
+def _served_queues(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    assert command[:3] == ["airflow", "celery", "worker"], command
+    return str(command[command.index("--queues") + 1]).split(",")
+
+
+def test_the_celery_workers_share_one_broker_and_serve_the_fetch_and_process_queues(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    airflow = _airflow_services(compose)
+    assert set(WORKERS) <= set(airflow)
+    assert {s["environment"]["AIRFLOW__CORE__EXECUTOR"] for s in airflow.values()} == {"CeleryExecutor"}
+    brokers = {s["environment"]["AIRFLOW__CELERY__BROKER_URL"] for s in airflow.values()}
+    backends = {s["environment"]["AIRFLOW__CELERY__RESULT_BACKEND"] for s in airflow.values()}
+    assert len(brokers) == 1 and len(backends) == 1  # scheduler and every worker: one broker, one result store
+    (broker,) = brokers
+    broker_host = re.match(r"redis://([^:/]+):6379/\d+$", broker)
+    assert broker_host, broker
+    broker_service = services[broker_host.group(1)]
+    assert broker_service["image"].startswith("redis:") and broker_service["healthcheck"]["test"]
+    assert not broker_service.get("ports"), "the broker carries work the workers run: never publish it"
+    assert re.match(r"db\+postgresql://airflow:[^@]+@postgres:5432/airflow$", backends.pop())
+
+    env = airflow["airflow-scheduler"]["environment"]
+    assert WORKERS["airflow-worker-fetch"] == env["CHANCERY_AIRFLOW_FETCH_QUEUE"]
+    assert WORKERS["airflow-worker-process"] == env["CHANCERY_AIRFLOW_PROCESS_QUEUE"]
+    for name, queue in WORKERS.items():
+        worker = services[name]
+        assert _served_queues(worker) == [queue], name  # one queue each, so each scales on its own
+        assert worker["depends_on"][broker_host.group(1)]["condition"] == "service_healthy"
+        assert "celery" in " ".join(worker["healthcheck"]["test"]) and "ping" in " ".join(worker["healthcheck"]["test"])
+        # `docker compose up --scale NAME=N` refuses a fixed container name or a published host port.
+        assert "container_name" not in worker and not worker.get("ports"), name
+        assert "chancery-state:/opt/chancery/state" in worker["volumes"]  # captures written by fetch, read by process
+
+
+def test_the_dag_tasks_go_to_the_queues_the_workers_serve(
+    compose: dict[str, Any], base_settings: Any, tmp_path: Path
+) -> None:
+    """The DAG files parsed by Airflow itself, once with the compose environment's queues and once without."""
+    import dataclasses
+    import json
+
+    from pipeline.orchestrate.bootstrap import airflow_environment
+
+    settings = dataclasses.replace(base_settings, home=tmp_path / "home")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CHANCERY_", "AIRFLOW"))}
+    env = airflow_environment(settings, base)
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    script = (
+        "import json\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(json.dumps({d.dag_id: {t.task_id: t.queue for t in d.tasks} for d in bag.dags.values()}))\n"
+    )
+
+    def queues(extra: dict[str, str]) -> dict[str, dict[str, str]]:
+        done = subprocess.run([sys.executable, "-c", script], env={**env, **extra}, capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    scheduler = compose["services"]["airflow-scheduler"]["environment"]
+    routed = queues({k: scheduler[k] for k in ("CHANCERY_AIRFLOW_FETCH_QUEUE", "CHANCERY_AIRFLOW_PROCESS_QUEUE")})
+    assert routed["nightly_ingest"] == {"plan": "default", "fetch": "fetch", "emit": "default", "report": "default"}
+    assert routed["backfill_archive"] == {"plan": "default", "extract": "fetch", "emit": "default"}
+    assert routed["event_ingest"] == {"ingest": "fetch"}
+    assert routed["process_captures"] == {"drain": "process"}
+    served = {q for name in WORKERS for q in _served_queues(compose["services"][name])}
+    assert {q for tasks in routed.values() for q in tasks.values()} <= served  # no task waits for a worker
+
+    unrouted = queues({})  # the defaults: the LocalExecutor of `chancery airflow` and the tests, unchanged
+    assert {q for tasks in unrouted.values() for q in tasks.values()} == {"default"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pwd
 import socket
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.engine import account, local
+from pipeline.engine import account, local, node
 
 NODE_USER = "chancery"
 
@@ -87,7 +86,7 @@ def test_a_listening_port_is_not_free() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        assert not local.port_is_free(listener.getsockname()[1])
+        assert not node.port_is_free(listener.getsockname()[1])
 
 
 def test_status_of_a_home_that_never_started_a_node(settings: Settings) -> None:
@@ -105,6 +104,5 @@ def test_a_configured_port_in_use_is_named_before_anything_starts(settings: Sett
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
-        engine = dataclasses.replace(settings.engine, port=taken)
         with pytest.raises(local.EngineStartFailed, match=f"engine.port {taken}"):
-            local._choose_ports(dataclasses.replace(settings, engine=engine), None)
+            node.choose_ports(taken, 0, None, set())

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from pipeline.config import Settings
-from pipeline.engine import local
+from pipeline.engine import local, node
 
 pytestmark = pytest.mark.engine
 
@@ -126,7 +126,7 @@ def test_a_missed_deadline_shows_the_log_tail_and_leaves_no_process(base_setting
             local.start(hurried)
         assert "launcher.log" in raised.value.log_tail
         layout = local.locate(hurried, None)
-        assert local._node_pids(layout) == []
+        assert node.node_pids(layout) == []
         assert not local.status(hurried).running
     finally:
         shutil.rmtree(local.fallback_dir(hurried), ignore_errors=True)

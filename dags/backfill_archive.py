@@ -4,6 +4,8 @@ Trigger it with params, e.g. ``airflow dags trigger backfill_archive --conf
 '{"start": "2015-09-20", "end": "2015-10-01", "archives": "/data/cc-news/*.warc.gz", "sources": []}'``.
 Each batch keeps the records of the window (and of the sources' hosts), writes them
 to a run-scoped WARC, and the run ends with a raw-captures event like the nightly one.
+For archives on the web (the Wayback Machine, GDELT, CC-NEWS over HTTP), backfill
+``nightly_ingest`` or run ``chancery backfill``: the sources' ``archives:`` say where (docs/backfill.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+from pipeline.config import load_settings
 from pipeline.orchestrate import FETCH_POOL, RAW_CAPTURES
+
+SETTINGS = load_settings()
 
 
 @dag(
@@ -38,7 +43,7 @@ def backfill_archive() -> None:
 
         return archive_batches(params["archives"], params["batch_size"], task_settings().airflow.max_mapped_batches)
 
-    @task(pool=FETCH_POOL, execution_timeout=timedelta(minutes=45))
+    @task(pool=FETCH_POOL, queue=SETTINGS.airflow.fetch_queue, execution_timeout=timedelta(minutes=45))
     def extract(files: list[str], params=None, run_id=None, ti=None) -> dict:
         from pipeline.orchestrate.runtime import task_settings
         from pipeline.orchestrate.steps import archive_sources, fetch_batch, hosts_for, parse_day

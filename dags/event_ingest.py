@@ -36,7 +36,8 @@ incoming = Asset(INCOMING, watchers=[AssetWatcher(
                   "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=10)},
 )
 def event_ingest() -> None:
-    @task(pool=FETCH_POOL, outlets=[Asset(RAW_CAPTURES)], execution_timeout=timedelta(minutes=30))
+    @task(pool=FETCH_POOL, queue=SETTINGS.airflow.fetch_queue, outlets=[Asset(RAW_CAPTURES)],
+          execution_timeout=timedelta(minutes=30))
     def ingest(run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
         from pipeline.orchestrate.messages import request_from_events
         from pipeline.orchestrate.steps import ingest_event, raw_captures_extra

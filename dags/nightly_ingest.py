@@ -3,6 +3,9 @@
 Processing and indexing happen downstream in process_captures (woken by the event,
 driven by the capture ledger). Backfill history with Airflow's own backfill:
 ``airflow backfill create --dag-id nightly_ingest --from-date 2015-09-21 --to-date 2015-09-23``.
+A day older than a source's feed reaches (``reach_days``, else ``fetch.live_reach_days``) is
+fetched from the source's ``archives:`` (archive sitemaps, Wayback, GDELT, CC-NEWS) instead,
+chosen in ``fetch_batch`` (docs/backfill.md).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def nightly_ingest() -> None:
 
         return plan_batches(task_settings())
 
-    @task(pool=FETCH_POOL, retry_policy=fetch_retry_policy(), execution_timeout=timedelta(minutes=45))
+    @task(pool=FETCH_POOL, queue=SETTINGS.airflow.fetch_queue, retry_policy=fetch_retry_policy(),
+          execution_timeout=timedelta(minutes=45))
     def fetch(batch: list[str], data_interval_start=None, data_interval_end=None, run_id=None, ti=None) -> dict:
         from pipeline.orchestrate.steps import day_window, fetch_batch, window_label
 

@@ -33,13 +33,14 @@ CONTINUE = "chancery-process-continue"  # alias: a raw-captures event only when 
                   "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=10)},
 )
 def process_captures() -> None:
-    @task(pool=INDEX_POOL, outlets=[Asset(ARTICLES_INDEXED), AssetAlias(CONTINUE)],
-          execution_timeout=timedelta(hours=1))
+    @task(pool=INDEX_POOL, queue=SETTINGS.airflow.process_queue,
+          outlets=[Asset(ARTICLES_INDEXED), AssetAlias(CONTINUE)], execution_timeout=timedelta(hours=1))
     def drain(run_id=None, dag_run=None, triggering_asset_events=None) -> dict:
         from pipeline.orchestrate.steps import drain_captures, hinted_warcs
 
         hints = hinted_warcs(triggering_asset_events, dag_run.conf)  # logged only: the ledger is the work list
-        drained = drain_captures(task_settings(), worker=f"process_captures:{run_id}")
+        drained = drain_captures(task_settings(), worker=f"process_captures:{run_id}",
+                                 workers=SETTINGS.process.workers)  # worker processes: one per core by default
         drained.raise_if_left_pending()  # the engine went away: those captures are pending, the retry drains
         summary = drained.to_dict()
         outlet_events = get_current_context()["outlet_events"]

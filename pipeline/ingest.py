@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
+from pipeline.gate import Scopes, source_scopes
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, format_datetime
-from pipeline.outcomes import Tally
+from pipeline.outcomes import Outcome, Tally
 from pipeline.process import Input, process, read_inputs
+from pipeline.sources import Scope
 
 if TYPE_CHECKING:
     from pipeline.orchestrate.steps import CaptureResult
@@ -149,32 +151,38 @@ def index_all(settings: Settings, articles: Iterable[Article], report: IngestRep
 
 
 def ingest_inputs(
-    settings: Settings, inputs: Iterable[Input], run_id: str, es: Any = None, report: IngestReport | None = None
+    settings: Settings, inputs: Iterable[Input], run_id: str, es: Any = None, report: IngestReport | None = None,
+    workers: int | None = None, scopes: Scopes | None = None,
 ) -> IngestReport:
     """Process and index files (no ledger: rerunning the same command is how to finish an interrupted one).
 
-    ``report`` (made here when not given) is filled as the run goes. Raises EngineUnavailable
-    only when the engine is unreachable at the start.
+    ``report`` (made here when not given) is filled as the run goes. ``workers`` and ``scopes`` as in
+    ``pipeline.process.process``; a page that killed two workers counts as dead-lettered. Raises
+    EngineUnavailable only when the engine is unreachable at the start.
     """
     from pipeline.index.client import EngineUnavailable
 
     report = report if report is not None else IngestReport(run_id=run_id)
     es = es if es is not None else connect_ready(settings)
     try:
-        index_all(settings, process(inputs, settings, report.tally), report, es)
+        index_all(settings, process(inputs, settings, report.tally, workers=workers, scopes=scopes), report, es)
     except EngineUnavailable as exc:  # mid-run: what was indexed stays, the rest waits for a rerun
         report.indexed = report.tally.counts.get("indexed", 0)
         report.halt(RunStatus.PENDING, str(exc))
+    report.failed += report.tally.counts.get(Outcome.WORKER_DIED.value, 0)
     log_event(log, "ingested", run_id=run_id, indexed=report.indexed, failed=report.failed, pending=report.pending,
               status=report.status.value)
     return report
 
 
 def ingest_paths(
-    settings: Settings, paths: Sequence[Path], run_id: str, url: str | None = None, report: IngestReport | None = None
+    settings: Settings, paths: Sequence[Path], run_id: str, url: str | None = None, report: IngestReport | None = None,
+    workers: int | None = None, scope: Scope = Scope.ALL,
 ) -> IngestReport:
+    """``scope`` is for pages of no source in the sources file (plain files); the others keep their source's."""
     inputs = read_inputs(paths, url=url, max_payload=settings.fetch.max_bytes)
-    return ingest_inputs(settings, inputs, run_id, report=report)
+    return ingest_inputs(settings, inputs, run_id, report=report, workers=workers,
+                         scopes=source_scopes(settings, scope))
 
 
 def ingest_sources(
@@ -184,8 +192,11 @@ def ingest_sources(
     run_id: str,
     refetch: bool = False,
     report: IngestReport | None = None,
+    workers: int | None = None,
 ) -> IngestReport:
     """Finish what earlier runs left in the ledger, then fetch the sources into a new capture and index it.
+
+    ``workers``: worker processes that extract and enrich (``pipeline.process.process``).
 
     ``report`` (made here when not given) is filled as the run goes, so a caller still holds
     the outcomes so far, the captures left pending and the ledger's counts when this raises.
@@ -200,7 +211,7 @@ def ingest_sources(
     worker = f"ingest:{run_id}"
     try:
         drained = drain_captures(settings, worker, budget_seconds=math.inf, ledger=ledger, es=es,
-                                 on_result=report.add_capture)
+                                 on_result=report.add_capture, workers=workers)
         if drained.left_pending:
             report.halt(RunStatus.PENDING, f"{report.error}; nothing fetched until the pending captures are indexed")
             return report
@@ -209,7 +220,7 @@ def ingest_sources(
         report.warc_paths = list(fetched.warc_paths)
         report.fetch_report = fetched.report.to_dict()
         capture = ledger.claim_written(fetched.warc_paths[0], worker)
-        report.add_capture(process_capture(settings, ledger, capture, worker, es))
+        report.add_capture(process_capture(settings, ledger, capture, worker, es, workers=workers))
     finally:
         report.ledger = ledger.counts()
     log_event(log, "ingested", run_id=run_id, indexed=report.indexed, failed=report.failed, pending=report.pending,

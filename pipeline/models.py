@@ -42,6 +42,7 @@ class SourceRef:
 
     domain: str
     id: str | None = None
+    scope: str | None = None  # the source's scope recorded at fetch time (pipeline.sources.Scope's value)
 
 
 @dataclass(frozen=True)

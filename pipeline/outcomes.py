@@ -44,6 +44,10 @@ class Outcome(str, Enum):
     BAD_RECORD = "bad_record"  # unreadable input: truncated WARC, bad sidecar ...
     INDEX_ERROR = "index_error"  # dead-lettered with its reason
     INDEX_PENDING = "index_pending"  # the engine kept refusing past the retry budget: neither indexed nor dead-lettered
+    # the relevance gate: an article of a `scope: diplomacy` source that is not about international relations;
+    # not enriched or indexed, its capture and offset kept for a replay with a wider scope (pipeline/gate.py)
+    OUT_OF_SCOPE = "out_of_scope"
+    WORKER_DIED = "worker_died"  # the worker process died on this page twice (OOM, a crash in a C extension)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Minimal shape (fixed, so other tools can write it; more keys are welcome and kep
         politeness: {delay: 2.0, concurrency: 1}   # optional per-source overrides
         auth: {username: ann, password_file: secrets/un-news.password}   # optional HTTP basic auth
         reach_days: 2        # optional: how far back the feed or live sitemap lists (default fetch.live_reach_days)
+        scope: all           # optional: all | diplomacy (see below)
         archives:            # optional: where the past is, used for windows older than the reach
           - kind: sitemap    # the publisher's own archive index (children split by date)
             url: https://.../sitemap-archive.xml
@@ -32,6 +33,14 @@ prefixes, e.g. IGOUNO) and ``events:`` (CAMEO event code prefixes, e.g. 04 consu
 on the export's Actor1/Actor2 and EventCode columns. An entry of ``archives:`` is a source of
 its own kind with its parent's id, name, language, country, tags and credentials (which go to
 their own origin only), so its articles count for the publisher. See docs/backfill.md.
+
+``scope`` is what of a source's articles is kept: ``diplomacy`` runs the relevance gate
+(pipeline/gate.py) after extraction, so an article not about international relations ends as
+``out_of_scope`` and is not enriched or indexed; ``all`` keeps every article. The default follows
+the kind: ``diplomacy`` for archives (wayback, gdelt, ccnews, warc), which hold every kind of news,
+``all`` for a publisher's own feeds, sitemaps and URL lists. The broad outlets in the default
+sources file say ``scope: diplomacy``, the ministries and international organisations ``scope: all``.
+An ``archives:`` entry takes its source's scope: pages are told apart by source id only.
 
 Every error names the file and line: ``sources.yaml:12: source 'un-news': kind 'rss2' ...``.
 
@@ -63,6 +72,13 @@ from pipeline.logs import get_logger, log_event
 from pipeline.urls import origin_of, without_userinfo
 
 log = get_logger("sources")
+
+
+class Scope(str, Enum):
+    """What of a source's articles Chancery keeps (pipeline/gate.py)."""
+
+    DIPLOMACY = "diplomacy"  # only the articles the relevance gate finds are about international relations
+    ALL = "all"  # every article: a ministry's or an international organisation's own feed
 
 
 class SourceKind(str, Enum):
@@ -114,6 +130,7 @@ _KNOWN_KEYS = {
     "countries",
     "actors",
     "events",
+    "scope",
 }
 # What an `archives:` entry may set; the rest comes from its source.
 _ENTRY_KEYS = {"kind", "url", "urls", "path", "hosts", "archive", "tables", "countries", "actors", "events",
@@ -167,6 +184,7 @@ class Source:
     countries: tuple[str, ...] = ()  # gdelt: CAMEO country codes (ISO alpha-2 in the file, mapped on load)
     actors: tuple[str, ...] = ()  # gdelt: CAMEO actor code prefixes
     events: tuple[str, ...] = ()  # gdelt: CAMEO event code prefixes
+    scope: Scope = Scope.ALL  # what of its articles is kept; the loader sets the kind's default (default_scope)
 
     @property
     def url(self) -> str | None:
@@ -180,7 +198,8 @@ class Source:
     @property
     def kind_label(self) -> str:
         """The kind as reports show it: an archive sitemap is told apart from the live one."""
-        return f"{self.kind.value}-archive" if self.archive_entry and self.kind is SourceKind.SITEMAP else self.kind.value
+        archive_sitemap = self.archive_entry and self.kind is SourceKind.SITEMAP
+        return f"{self.kind.value}-archive" if archive_sitemap else self.kind.value
 
 
 class SourcesError(ValueError):
@@ -253,7 +272,7 @@ def _source(node: yaml.Node, path: Path, parent: Source | None = None) -> Source
         if foreign:
             raise fail(foreign[0], f"an 'archives' entry takes only {', '.join(sorted(_ENTRY_KEYS))}; "
                                    f"{foreign[0]!r} comes from its source")
-    elif not isinstance(ident, str) or not _ID_PATTERN.match(ident):
+    if not isinstance(ident, str) or not _ID_PATTERN.match(ident):
         raise fail("id", "'id' must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
     name = parent.name if parent else data.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -285,13 +304,15 @@ def _source(node: yaml.Node, path: Path, parent: Source | None = None) -> Source
         tags=parent.tags if parent else _strings(data.get("tags"), "tags", fail),
         politeness=_politeness(data.get("politeness"), fail),
         enabled=bool(data.get("enabled", True)),
-        extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+        # An entry is its source's: what other tools keep on the source (e.g. `scope`) holds for it too.
+        extra=parent.extra if parent else {k: v for k, v in data.items() if k not in _KNOWN_KEYS},
         origin=_where(path, node),
         # An entry's requests carry the source's credentials too: each is sent to its own origin only.
         credentials=credentials or (parent.credentials if parent else ()),
         archive=_archive(data, kind, fail),
         archive_entry=parent is not None,
         reach_days=_reach_days(data.get("reach_days"), kind, fail),
+        scope=parent.scope if parent else _scope(data.get("scope"), kind, fail),
         **gdelt,
     )
     if parent is None and "archives" in fields:
@@ -319,13 +340,28 @@ def _archive(data: Mapping[str, Any], kind: SourceKind, fail: Any) -> str | None
     raw = data.get("archive")
     if kind not in ARCHIVE_KINDS:
         if raw is not None:
-            raise fail("archive", f"'archive' (an archive's base URL) is for wayback, gdelt and ccnews, not {kind.value}")
+            raise fail("archive", f"'archive' (an archive's base URL) is for wayback, gdelt and ccnews, "
+                                  f"not {kind.value}")
         return None
     if raw is None:
         return DEFAULT_ARCHIVES[kind]
     if not isinstance(raw, str) or urlsplit(raw).scheme not in ("http", "https") or not urlsplit(raw).netloc:
         raise fail("archive", f"'archive' must be the archive's http(s) base URL, got {raw!r}")
     return raw
+
+
+def default_scope(kind: SourceKind) -> Scope:
+    """Archives hold every kind of news, so they are gated; a publisher's own feed is kept whole."""
+    return Scope.DIPLOMACY if kind in ARCHIVE_KINDS or kind is SourceKind.WARC else Scope.ALL
+
+
+def _scope(raw: Any, kind: SourceKind, fail: Any) -> Scope:
+    if raw is None:
+        return default_scope(kind)
+    try:
+        return Scope(str(raw).lower())
+    except ValueError:
+        raise fail("scope", f"'scope' must be {' or '.join(s.value for s in Scope)}, got {raw!r}") from None
 
 
 def _reach_days(raw: Any, kind: SourceKind, fail: Any) -> int | None:

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pipeline.cli.process_cmd",
     "pipeline.cli.search_cmd",
     "pipeline.cli.fetch_cmd",
+    "pipeline.cli.backfill_cmd",
     "pipeline.cli.captures_cmd",
     "pipeline.cli.deadletters_cmd",
     "pipeline.cli.demo_cmd",

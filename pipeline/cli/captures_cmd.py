@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli.process_cmd import add_processing_arguments, workers_of
 from pipeline.config import Settings
 from pipeline.orchestrate.ledger import CaptureLedger, CaptureStatus
 
@@ -37,6 +38,11 @@ def register(sub: Any) -> None:
     pending.add_argument("--status", choices=_STATUSES, help="only captures in this status (e.g. done, failed)")
     pending.add_argument("--run-id", help="only the captures of this run")
     pending.add_argument("--all", action="store_true", help="required to re-queue everything with no filter")
+    pending.add_argument("--out-of-scope", action="store_true",
+                         help="the captures holding pages the relevance gate kept out, to replay them after a "
+                              "scope was widened (scope: all on a source, a lower process.gate_threshold)")
+    pending.add_argument("--source", action="append", default=[],
+                         help="with --out-of-scope: only pages of this source id (repeatable)")
     pending.set_defaults(run=run_mark_pending)
 
     summary = actions.add_parser("summary", help="counts by status")
@@ -46,6 +52,7 @@ def register(sub: Any) -> None:
                                              "process_captures does")
     drain.add_argument("--limit", type=_positive, help="at most N captures (default: until none is pending)")
     drain.add_argument("--report", type=Path, help="write the run report as JSON here (also when the run fails)")
+    add_processing_arguments(drain, scope=False)
     drain.set_defaults(run=run_drain)
 
 
@@ -76,6 +83,19 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_mark_pending(args: argparse.Namespace, settings: Settings) -> int:
+    if args.out_of_scope:
+        if args.paths or args.status or args.run_id or args.all:
+            print("chancery captures mark-pending: --out-of-scope takes only --source")
+            return 2
+        from pipeline.orchestrate.steps import mark_out_of_scope_pending
+
+        captures, pages = mark_out_of_scope_pending(settings, args.source)
+        print(f"{captures} capture(s) holding {pages} out-of-scope page(s) marked pending; they are processed "
+              "again with the sources' scopes as they are now: run `chancery captures drain`")
+        return 0
+    if args.source:
+        print("chancery captures mark-pending: --source goes with --out-of-scope")
+        return 2
     if not (args.paths or args.status or args.run_id or args.all):
         print("chancery captures mark-pending: name paths, --status, --run-id, or pass --all")
         return 2
@@ -105,7 +125,7 @@ def run_drain(args: argparse.Namespace, settings: Settings) -> int:
         es = connect_ready(settings)
         try:
             drain_captures(settings, f"captures-drain:{run_id}", budget_seconds=math.inf, ledger=ledger,
-                           limit=args.limit, es=es, on_result=report.add_capture)
+                           limit=args.limit, es=es, on_result=report.add_capture, workers=workers_of(args, settings))
         finally:
             report.ledger = ledger.counts()
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.outcomes import Tally
+from pipeline.sources import Scope
 from pipeline.statefiles import write_private
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
     process.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     process.add_argument("-o", "--output", type=Path, required=True, help="JSON lines file to write")
     process.add_argument("--url", help="the article URL, for a single HTML file without a sidecar")
+    add_processing_arguments(process)
     process.set_defaults(run=run_process)
 
     ingest = sub.add_parser("ingest", help="process inputs or fetch sources, then index into Elasticsearch")
@@ -53,7 +55,35 @@ def register(sub: Any) -> None:
     ingest.add_argument("--until", type=_date, help="window end (exclusive), YYYY-MM-DD")
     ingest.add_argument("--refetch", action="store_true", help="refetch articles seen before")
     ingest.add_argument("--report", type=Path, help="write the run report as JSON here (also when the run fails)")
+    add_processing_arguments(ingest)
     ingest.set_defaults(run=run_ingest)
+
+
+def add_processing_arguments(parser: argparse.ArgumentParser, scope: bool = True) -> None:
+    parser.add_argument("--workers", type=_workers, metavar="N",
+                        help="worker processes that extract and enrich (default: process.workers, one per core)")
+    if scope:
+        parser.add_argument("--scope", type=Scope, choices=list(Scope), default=Scope.ALL, metavar="{all,diplomacy}",
+                            help="for pages of no source in the sources file (plain files): 'diplomacy' runs the "
+                                 "relevance gate, 'all' keeps every article (default); pages of a known source "
+                                 "keep its scope")
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes >= 1, got {text!r}")
+    return value
+
+
+def workers_of(args: argparse.Namespace, settings: Settings) -> int:
+    """--workers, else the setting: how many worker processes (0 in the setting: one per core)."""
+    from pipeline.workers import worker_count
+
+    return worker_count(args.workers if args.workers is not None else settings.process.workers)
 
 
 def _date(text: str) -> datetime:
@@ -64,11 +94,14 @@ def _date(text: str) -> datetime:
 
 
 def run_process(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.gate import source_scopes
     from pipeline.process import process, read_inputs, write_jsonl
 
     tally = Tally()
     inputs = read_inputs(args.inputs, url=args.url, max_payload=settings.fetch.max_bytes)
-    count = write_jsonl(process(inputs, settings, tally), args.output)
+    articles = process(inputs, settings, tally, workers=workers_of(args, settings),
+                       scopes=source_scopes(settings, args.scope))
+    count = write_jsonl(articles, args.output)
     print_summary(tally, f"wrote {count} articles to {args.output}")
     return EXIT_OK
 
@@ -81,7 +114,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest.IngestReport(run_id=run_id)
     if args.inputs:
         return run_reported("ingest", settings, report, args.report,
-                            lambda: ingest.ingest_paths(settings, args.inputs, run_id, url=args.url, report=report))
+                            lambda: ingest.ingest_paths(settings, args.inputs, run_id, url=args.url, report=report,
+                                                        workers=workers_of(args, settings), scope=args.scope))
     if not (args.sources or args.source or args.since or args.until):
         print("chancery ingest: give INPUT files or --sources", file=sys.stderr)
         return EXIT_USAGE
@@ -98,7 +132,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
     return run_reported(
         "ingest", settings, report, args.report,
-        lambda: ingest.ingest_sources(settings, sources, window, run_id, refetch=args.refetch, report=report),
+        lambda: ingest.ingest_sources(settings, sources, window, run_id, refetch=args.refetch, report=report,
+                                      workers=workers_of(args, settings)),
     )
 
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import IO
+from typing import IO, cast
 
 from pipeline.discover.archives import archived_candidates, host_matches
 from pipeline.discover.candidates import (
@@ -121,11 +121,11 @@ def _read_file(
     try:
         with open_ranged(url) as stream:
             counted = _Counted(stream)
-            for item in archived_candidates(counted, url, reader, window, max_bytes):
+            for item in archived_candidates(cast(IO[bytes], counted), url, reader, window, max_bytes):
                 yield _owned(item, sources) if isinstance(item, Candidate) else item
             short = counted.short_by()
             if short:
-                yield StageResult(Outcome.BAD_RECORD, url=url,
+                yield StageResult(Outcome.BAD_RECORD, url=f"{url}#length",
                                   reason=f"the server's length is {counted.size} bytes, {short} fewer were read")
     except RangedReadFailed as exc:
         yield StageResult(exc.outcome, reason=exc.reason, url=url)
@@ -149,8 +149,8 @@ class _Counted:
         self._end = max(self._end, self._stream.tell() if self._stream.seekable() else self._end + len(data))
         return data
 
-    def readline(self, size: int = -1) -> bytes:
-        return self._stream.readline(size)
+    def readline(self) -> bytes:
+        return self._stream.readline()
 
     def seekable(self) -> bool:
         return self._stream.seekable()

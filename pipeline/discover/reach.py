@@ -6,7 +6,8 @@ is taken to reach ``reach_days`` back from now (the source's own, else
 its oldest entry would cost a request per source per planned run and still says nothing about
 tomorrow. A window that starts before that reach also uses the source's ``archives:`` entries
 whose archive covers it (Wayback from 1996, GDELT 2.0 from 2015-02-18, CC-NEWS from 2016-08,
-a publisher's archive sitemap or WARC files always); a window within the reach uses the live
+a publisher's archive sitemap or WARC files always), and the live kind only if the window
+reaches into its days or no archive covers the window; a window within the reach uses the live
 kind alone, so a nightly run never asks an archive. A source of an archive kind is used
 whenever its archive covers the window.
 
@@ -54,10 +55,11 @@ def reaches(source: Source, window: Window | None, now: datetime, default_days: 
     start, end = as_utc(window[0]), as_utc(window[1])
     if source.reads_archive:  # an archive kind (or warc files) standing alone
         return [source] if _covers(source, end) else []
-    chosen = [source] if end > live_reach_start(source, now, default_days) else []
-    if start < live_reach_start(source, now, default_days):
-        chosen += [entry for entry in source.archives if entry.enabled and _covers(entry, end)]
-    return chosen
+    reach = live_reach_start(source, now, default_days)
+    archives = [e for e in source.archives if e.enabled and _covers(e, end)] if start < reach else []
+    # With no archive for the window, the live kind is read all the same: its reach is only
+    # declared, and a feed or sitemap that lists older entries then still finds them.
+    return ([source] if end > reach or not archives else []) + archives
 
 
 def _covers(source: Source, end: datetime) -> bool:

@@ -13,11 +13,19 @@ new / changed / unchanged against the confirmed copy → new and changed pages g
 into the WARC and are staged in the seen-store as pending against it. Nothing a
 run fetches counts as seen, and no feed validator is stored, until the capture
 has been processed (``SeenStore.confirm``): see pipeline/fetch/seen.py.
+
+Archives: a Wayback candidate is fetched from its raw capture (through the archive host's
+gate, like any page) and written under its original URL, with the original response headers
+and the archive URL and capture time as provenance. GDELT's and CC-NEWS's files serve every
+source of their kind at once, so they are read once per run. A candidate whose date is only a
+capture or sighting time (Wayback, GDELT, CC-NEWS, WARC files) is kept only when the page's own
+date, or without one that time, falls in the window: ``outside_window`` otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,14 +38,26 @@ from urllib.parse import urlsplit
 
 from pipeline.config import Settings
 from pipeline.decode import DecodeFailed, decode_page
-from pipeline.discover import Candidate, Skipped, Window, discover
+from pipeline.discover import (
+    SHARED_KINDS,
+    Candidate,
+    FetchXml,
+    OpenRanged,
+    RangedReadFailed,
+    Skipped,
+    Window,
+    discover,
+    discover_shared,
+    in_window,
+)
 from pipeline.fetch.client import Fetcher, FetchResult, Validators
 from pipeline.fetch.content import ContentKind, acceptable_type
 from pipeline.fetch.politeness import HostGate
+from pipeline.fetch.ranged import ranged_file
 from pipeline.fetch.report import FetchReport, UrlRecord
 from pipeline.fetch.robots import RobotsCache
 from pipeline.fetch.seen import Change, SeenStore, capture_key, page_hash, seen_store_path
-from pipeline.fetch.ssrf import Refusal
+from pipeline.fetch.ssrf import Refusal, SsrfGuard
 from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.logs import get_logger, log_event
 from pipeline.outcomes import Outcome, StageResult, Tally
@@ -73,6 +93,8 @@ class _Fetched:
     canonical_url: str | None = None
     content_hash: str = ""
     decode_error: str = ""
+    stated_date: datetime | None = None  # the page's own publication date, read for candidates dated by an archive
+    archived_at: datetime | None = None  # a raw capture's time: the bytes are the original site's, as archived
 
 
 def run_fetch(
@@ -155,6 +177,8 @@ class _Crawler:
         self.host_limit: dict[str, int] = {}
         self.configured: set[tuple[str, str]] = set()  # (host, source id) overrides already applied
         self.sources: dict[str, Source] = {}
+        self.window: Window | None = None
+        self.guard = SsrfGuard(self.fs.allow_networks)  # for ranged reads, which do not go through the Fetcher
         self.progress: Any = None
         self.tasks: dict[str, Any] = {}
 
@@ -170,21 +194,37 @@ class _Crawler:
 
     # -- schedule ------------------------------------------------------------
 
+    def _scope_of(self, source_id: str) -> str:
+        """Recorded in the capture, so a page keeps its source's scope where no sources file names it."""
+        source = self.sources.get(source_id)
+        return source.scope.value if source is not None else ""
+
     def run(self, sources: Iterable[Source], window: Window | None, sink: WarcSink, progress: Any) -> None:
         self.progress = progress
+        self.window = window
         pending: dict[Future[Any], tuple[str, Any]] = {}
         archives: list[Source] = []
+        shared: dict[SourceKind, list[Source]] = {}
         for source in sources:
             self.sources[source.id] = source
             self.tasks[source.id] = progress.add_task(source.id, total=None) if progress else None
             self._configure_hosts(source)
             if source.kind is SourceKind.WARC:
                 archives.append(source)
+            elif source.kind in SHARED_KINDS:
+                shared.setdefault(source.kind, []).append(source)
             else:
                 pending[self.pool.submit(self._discover, source, window)] = ("discover", source)
+        gdelt = shared.get(SourceKind.GDELT, [])
+        if gdelt:  # one reading of GDELT's files for all of them; their articles are fetched from the publishers
+            pending[self.pool.submit(self._discover_shared, gdelt, window)] = ("discover", gdelt[0])
         for source in archives:  # streamed in this thread while the pool discovers the rest
             for item in discover(source, window, lambda url: None, max_bytes=self.fs.max_bytes):
                 self._discovered(item, source, sink)
+        ccnews = shared.get(SourceKind.CCNEWS, [])
+        if ccnews:  # streamed here too, one pass for all of them: its records are the captures
+            for item in self._discover_shared(ccnews, window):
+                self._discovered(item, ccnews[0], sink)
         while pending:
             self._submit_ready(pending)
             done, _ = wait(pending, timeout=self.seen.COMMIT_AFTER, return_when=FIRST_COMPLETED)
@@ -282,26 +322,72 @@ class _Crawler:
             # No conditional GET for a windowed run: a 304 (validators saved by another day's run)
             # says nothing about *this* window's entries, and a backfill must see them.
             validators = None if self.refetch or window is not None else self.seen.validators(url)
-            result = self._polite_fetch(url, ContentKind.XML, validators, source.credentials)
-            self._record(
-                url,
-                source.id,
-                result.outcome,
-                kind=source.kind.value,
-                status=result.status,
-                size=len(result.raw_body),
-                redirects=list(result.redirects),
-                seconds=result.seconds,
-                reason=result.reason,
-                attempts=result.attempts,
-            )
+            result = self._fetch_document(url, source, ContentKind.XML, validators)
             if not result.ok:
                 return None
             self.feed_validators.append((source.id, url, result.validators))
             return result.body
 
         fs = self.fs
-        return list(discover(source, window, fetch_xml, fs.sitemap_max_depth, fs.sitemap_max_count, fs.max_bytes))
+        return list(discover(source, window, fetch_xml, fs.sitemap_max_depth, fs.sitemap_max_count, fs.max_bytes,
+                             fetch_data=self._data_fetcher(source)))
+
+    def _discover_shared(self, sources: list[Source], window: Window | None) -> list[Candidate | StageResult | Skipped]:
+        """GDELT's or CC-NEWS's files, read once for every source of the kind (labelled by the first)."""
+        first = sources[0]
+        return list(discover_shared(sources, window, self._data_fetcher(first), self._ranged_opener(first),
+                                    self.fs.max_bytes))
+
+    def _fetch_document(
+        self, url: str, source: Source, kind: ContentKind, validators: Validators | None = None
+    ) -> FetchResult:
+        """A feed, sitemap or archive index fetched politely, the attempt recorded under the source."""
+        result = self._polite_fetch(url, kind, validators, source.credentials)
+        self._record(
+            url,
+            source.id,
+            result.outcome,
+            kind=source.kind.value,
+            status=result.status,
+            size=len(result.raw_body),
+            redirects=list(result.redirects),
+            seconds=result.seconds,
+            reason=result.reason,
+            attempts=result.attempts,
+        )
+        return result
+
+    def _data_fetcher(self, source: Source) -> FetchXml:
+        """CDX answers, file lists and data files: any Content-Type (the reader checks), never conditional."""
+
+        def fetch_data(url: str) -> bytes | None:
+            result = self._fetch_document(url, source, ContentKind.DATA)
+            return result.body if result.ok else None
+
+        return fetch_data
+
+    def _ranged_opener(self, source: Source) -> OpenRanged:
+        """Big archive files read by range, under the host's politeness slot and robots.txt, the attempt recorded."""
+
+        @contextmanager
+        def open_ranged(url: str) -> Iterator[Any]:
+            host = _host(url)
+            refusal = self.robots.check(url) if self.robots is not None else None
+            if refusal is not None:
+                self._record(url, source.id, refusal.outcome, kind=source.kind.value, reason=refusal.reason)
+                raise RangedReadFailed(refusal.outcome, refusal.reason)
+            with self.gate.slot(host):
+                try:
+                    with ranged_file(url, self.fs, self.guard, self.fetcher.backoff, time.sleep,
+                                     lambda s: self.gate.defer(host, s)) as stream:
+                        self._record(url, source.id, Outcome.OK, kind=source.kind.value, status=206,
+                                     size=getattr(stream, "size", 0) or 0)
+                        yield stream
+                except RangedReadFailed as exc:
+                    self._record(url, source.id, exc.outcome, kind=source.kind.value, reason=exc.reason)
+                    raise
+
+        return open_ranged
 
     def _discovered(self, item: Candidate | StageResult | Skipped, source: Source, sink: WarcSink) -> None:
         if isinstance(item, Skipped):
@@ -332,7 +418,7 @@ class _Crawler:
                     change=Change.UNCHANGED.value,
                 )
                 return
-        host = _host(candidate.url)
+        host = _host(candidate.snapshot or candidate.url)  # a raw capture waits for the archive host's slot
         if (host, candidate.source_id) not in self.configured and candidate.source_id in self.sources:
             self.configured.add((host, candidate.source_id))
             self._configure_host(host, self.sources[candidate.source_id])
@@ -352,7 +438,12 @@ class _Crawler:
     # -- workers ---------------------------------------------------------------
 
     def _polite_fetch(
-        self, url: str, kind: ContentKind, validators: Any = None, credentials: tuple[BasicAuth, ...] = ()
+        self,
+        url: str,
+        kind: ContentKind,
+        validators: Any = None,
+        credentials: tuple[BasicAuth, ...] = (),
+        hop_check: Any = None,
     ) -> FetchResult:
         host = _host(url)
         if self.robots is not None:
@@ -367,7 +458,7 @@ class _Crawler:
                 url,
                 kind,
                 validators,
-                hop_check=self._hop_check,
+                hop_check=hop_check or self._hop_check,
                 on_retry_after=lambda s: self.gate.defer(host, s),
                 credentials=credentials,
             )
@@ -376,6 +467,8 @@ class _Crawler:
         return self.robots.check(url) if self.robots is not None else None
 
     def _fetch_article(self, candidate: Candidate) -> _Fetched:
+        if candidate.snapshot is not None:
+            return self._fetch_snapshot(candidate, candidate.snapshot)
         # The canonical spelling is what we request: tracking parameters never reach the publisher.
         source = self.sources.get(candidate.source_id)  # its credentials go to its own origins only
         result = self._polite_fetch(
@@ -388,7 +481,51 @@ class _Crawler:
         except DecodeFailed as exc:
             return _Fetched(candidate, result, decode_error=str(exc))
         canonical = canonical_from_html(text, result.final_url) or canonicalize(result.final_url)
-        return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body))
+        stated = stated_date(text, result.final_url, result.fetched_at) if candidate.captured_at else None
+        return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body),
+                        stated_date=stated)
+
+    def _fetch_snapshot(self, candidate: Candidate, snapshot: str) -> _Fetched:
+        """A Wayback raw capture: followed once to its nearest timestamp, stored as the original response."""
+        from pipeline.discover.wayback import capture_of, original_headers, same_original
+
+        hops: list[str] = []
+
+        def one_redirect(url: str) -> Refusal | None:
+            if url == snapshot:  # each attempt (a retry after a 429 too) starts here
+                hops.clear()
+            hops.append(url)
+            if len(hops) > 2:
+                return Refusal(Outcome.TOO_MANY_REDIRECTS, "a raw capture redirects once, to its nearest timestamp; "
+                                                           f"this one redirected again, to {url}")
+            if len(hops) == 2 and not same_original(snapshot, url):
+                return Refusal(Outcome.TOO_MANY_REDIRECTS, f"a raw capture redirected to another URL: {url}")
+            return self._hop_check(url)
+
+        result = self._polite_fetch(snapshot, ContentKind.ARTICLE, hop_check=one_redirect)
+        if not result.ok:
+            return _Fetched(candidate, result)
+        # Stored as the site sent it: its headers, the body decoded (the archive's transfer coding is its own).
+        result = dataclasses.replace(result, headers=original_headers(result.headers), raw_body=result.body)
+        captured = capture_of(result.final_url)
+        archived_at = captured[0] if captured else candidate.captured_at
+        try:
+            text = decode_page(result.body, result.content_type).text
+        except DecodeFailed as exc:
+            return _Fetched(candidate, result, decode_error=str(exc))
+        canonical = canonical_from_html(text, candidate.url) or canonicalize(candidate.url)
+        return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body),
+                        stated_date=stated_date(text, candidate.url, archived_at or result.fetched_at),
+                        archived_at=archived_at)
+
+    def _outside_window(self, candidate: Candidate, stated: datetime | None, captured: datetime | None) -> str:
+        """Why a candidate dated by an archive falls outside the window ("" when it is inside, or not so dated)."""
+        if self.window is None or captured is None:
+            return ""
+        when, what = (stated, "the page is dated") if stated is not None else (captured, "captured, with no date,")
+        if in_window(when, self.window):
+            return ""
+        return f"{what} {when:%Y-%m-%d %H:%M}, outside {self.window[0]:%Y-%m-%d} to {self.window[1]:%Y-%m-%d}"
 
     # -- results (main thread) -----------------------------------------------------
 
@@ -401,7 +538,13 @@ class _Crawler:
             self._record_result(candidate, result, result.outcome, result.reason)
             return
         canonical = fetched.canonical_url
-        aliases = [canonicalize(candidate.url), canonicalize(result.final_url)]
+        outside = self._outside_window(candidate, fetched.stated_date, fetched.archived_at or candidate.captured_at)
+        if outside:
+            self._record_result(candidate, result, Outcome.OUTSIDE_WINDOW, outside, canonical)
+            return
+        snapshot = fetched.archived_at is not None or candidate.snapshot is not None
+        # A raw capture is the original URL's: the archive's address is provenance, never an alias.
+        aliases = [canonicalize(candidate.url)] + ([] if snapshot else [canonicalize(result.final_url)])
         if canonical in self.written:
             self.seen.add_aliases(canonical, aliases)
             self._record_result(
@@ -419,18 +562,22 @@ class _Crawler:
         else:
             offset = sink.write(
                 CapturedResponse(
-                    url=result.final_url,
+                    url=candidate.url if snapshot else result.final_url,
                     status=result.status or 200,
                     reason=result.http_reason,
                     headers=result.headers,
                     raw_body=result.raw_body,
-                    fetched_at=result.fetched_at,
+                    # An archived page was captured then: its date is judged against that day, not today.
+                    fetched_at=fetched.archived_at or result.fetched_at,
                     source_id=candidate.source_id,
+                    scope=self._scope_of(candidate.source_id),
                     run_id=self.run_id,
                     fetch_url=result.url,
                     canonical_url=canonical,
                     redirects=result.redirects,
                     request_headers=result.request_headers,
+                    archive_url=result.final_url if snapshot else None,
+                    archived_at=fetched.archived_at,
                 )
             )
             self.seen.stage(
@@ -463,6 +610,13 @@ class _Crawler:
             self._record(candidate.url, candidate.source_id, Outcome.DECODE_ERROR, kind="archive", reason=str(exc))
             return
         canonical = canonical_from_html(text, candidate.url) or key
+        captured = archived.captured_at
+        stated = stated_date(text, candidate.url, captured or datetime.now(UTC)) if self.window else None
+        outside = self._outside_window(candidate, stated, captured)
+        if outside:
+            self._record(candidate.url, candidate.source_id, Outcome.OUTSIDE_WINDOW, kind="archive",
+                         status=archived.status, reason=outside, canonical_url=canonical)
+            return
         seen = None if self.refetch else self.seen.lookup(canonical)
         if canonical in self.written or (seen and self.run_id not in (seen.first_run_id, seen.last_run_id)):
             self._record(
@@ -486,9 +640,12 @@ class _Crawler:
                 raw_body=archived.body,
                 fetched_at=archived.captured_at or datetime.now(UTC),
                 source_id=candidate.source_id,
+                scope=self._scope_of(candidate.source_id),
                 run_id=self.run_id,
                 fetch_url=candidate.url,
                 canonical_url=canonical,
+                archive_url=archived.archive,
+                archived_at=archived.captured_at,
             )
         )
         self.seen.stage(self.capture, offset, canonical, [key], content_hash, self.run_id, candidate.source_id)
@@ -563,6 +720,19 @@ class _Crawler:
         task = self.tasks.get(source_id)
         if self.progress and task is not None and kind in ("article", "archive"):
             self.progress.advance(task)
+
+
+def stated_date(html: str, url: str, reference: datetime) -> datetime | None:
+    """The publication date a page states (JSON-LD, meta, microdata, hNews, <time>, its URL), as extraction reads it."""
+    from pipeline.extract.dates import published_date
+    from pipeline.extract.html import parse
+    from pipeline.extract.metadata import read_page_meta
+
+    tree = parse(html)
+    if tree is None:
+        return None
+    found = published_date(read_page_meta(tree, url), None, reference)  # no tree: htmldate's guess is not proof
+    return found.value if found else None
 
 
 def _worth_retrying(record: UrlRecord) -> bool:

@@ -7,6 +7,8 @@ body still in its Content-Encoding, so any WARC tool can replay it. Chancery's
 own facts ride in extra WARC headers:
 
 - ``WARC-Chancery-Source``: the sources-file id;
+- ``WARC-Chancery-Scope``: the source's scope when it was fetched (``all`` or ``diplomacy``), for a
+  page whose source is in no sources file when the capture is processed (``ingest --sources FILE``);
 - ``WARC-Chancery-Run-Id``: the run that captured it;
 - ``WARC-Chancery-Fetch-URL``: the URL first requested (before redirects);
 - ``WARC-Chancery-Canonical-URL``: the seen-store key (rel=canonical / og:url, same site);
@@ -50,6 +52,7 @@ from pipeline.outcomes import Outcome, StageResult
 from pipeline.statefiles import private_dir
 
 HEADER_SOURCE = "WARC-Chancery-Source"
+HEADER_SCOPE = "WARC-Chancery-Scope"
 HEADER_RUN_ID = "WARC-Chancery-Run-Id"
 HEADER_FETCH_URL = "WARC-Chancery-Fetch-URL"
 HEADER_CANONICAL = "WARC-Chancery-Canonical-URL"
@@ -86,6 +89,7 @@ class CapturedResponse:
     request_headers: Mapping[str, str] | None = None  # None: copied from an archive, no request record
     archive_url: str | None = None  # read from an archive: the capture's address there (provenance)
     archived_at: datetime | None = None  # and when the archive captured it
+    scope: str = ""  # the source's scope at fetch time ("" unknown)
 
 
 class WarcSink:
@@ -138,6 +142,7 @@ class WarcSink:
             ("WARC-Date", warc_date),
             ("WARC-Target-URI", captured.url),
             (HEADER_SOURCE, captured.source_id),
+            *([(HEADER_SCOPE, captured.scope)] if captured.scope else []),
             (HEADER_RUN_ID, captured.run_id),
             (HEADER_FETCH_URL, captured.fetch_url),
             (HEADER_CANONICAL, captured.canonical_url),
@@ -234,14 +239,26 @@ def parse_warc_date(value: str | None) -> datetime | None:
 # and handed to warcio as a plain stream of its own. A member or record that fails is one
 # BAD_RECORD naming the file and offset, and reading resumes at the next gzip member (magic
 # 1f 8b 08) or `WARC/1.x` line after it. A plain (uncompressed) file goes to warcio as one
-# stream, re-entered the same way after a record it cannot parse. Payloads are inflated by
-# fetch's BodyDecoder, under the same limits as fetching.
+# stream, re-entered the same way after a record it cannot parse. Resynchronising is one
+# forward pass (_Resync): bytes it has scanned are not scanned again, so a damaged file costs
+# what a clean one does. Payloads are inflated by fetch's BodyDecoder, under the same limits
+# as fetching.
 
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM=deflate: how every gzip member starts
-WARC_LINE = re.compile(rb"\nWARC/1\.[01]\r?\n")  # a record's first line, after the CRLFs closing the last one
+# What the resynchronising scan looks for: the empty line closing a header block (group 1,
+# CRLF or bare LF), a record's first line after the newline closing the line before it, or a
+# gzip member.
+_SCAN = re.compile(rb"(\n\r?\n)|\nWARC/1\.[01]\r?\n|\x1f\x8b\x08")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)")
-_BOUNDARY_OVERLAP = 10  # so a boundary split across two scanned blocks is still found
+_BOUNDARY_OVERLAP = 10  # so a boundary split across two scanned blocks is still found (the longest is 11 bytes)
 READ_CHUNK = 64 * 1024
+# A WARC line met while resynchronising has its header block checked over at most this many bytes,
+# held meanwhile; real header blocks are a few hundred bytes. One longer goes to warcio unchecked.
+_HEADER_CHECK_BYTES = 1024 * 1024
+# A gzip member met while resynchronising starts a record if its first bytes inflate to `WARC/` within
+# this many: a 10-byte header with its optional fields (short in every WARC writer) and a deflate
+# block header (under 300 bytes).
+_MEMBER_PROBE = 2048
 
 # What warcio raises on a record it cannot parse: unknown format, bad header lines or length, and
 # (AttributeError, TypeError) a response record without a WARC-Target-URI. Caught around
@@ -344,7 +361,8 @@ def _read_file(
     if not cursor.peek(1):
         yield StageResult(Outcome.BAD_RECORD, reason=f"empty file: no WARC record in {location}", url=location)
         return
-    counted = False  # the damage being skipped is counted already: false starts inside it are not counted again
+    resync = _Resync(cursor)
+    in_damage = False  # reading resumed after damage, and no record has been read since
     while head := cursor.peek(len(b"WARC/")):
         start = cursor.position
         member: _Inflated | None = None
@@ -358,22 +376,24 @@ def _read_file(
             else:
                 raise _Damage("corrupt", start, "no WARC record or gzip member starts here")
         except _Damage as damage:
-            resumed = _resync(cursor, damage.offset)
+            resumed = resync.after(damage.offset)
             if resumed is None and start == 0 and not head.startswith((GZIP_MAGIC, b"WARC/")):
                 yield StageResult(Outcome.BAD_RECORD, reason=f"not a WARC file: no WARC record in {location}",
                                   url=location)
                 return
-            # A gzip member whose first bytes were no WARC record is a false start inside damage already counted.
-            if not counted or member is None or member.head.startswith(b"WARC/"):
+            # One BAD_RECORD per damaged region: a start that fails where reading resumed, with no record
+            # read since, is a false start inside damage counted already. A gzip member that began as a
+            # record is a record of its own, each one lost.
+            if not in_damage or damage.offset > start or (member is not None and member.head.startswith(b"WARC/")):
                 kind = _damage_kind(damage, cursor, plain=member is None, followed=resumed is not None)
                 yield StageResult(
                     Outcome.BAD_RECORD,
                     reason=f"{kind} record at offset {damage.offset} of {location}: {damage.detail}",
                     url=damage.url or location,
                 )
-            counted = True
+            in_damage = True
             continue
-        counted = False
+        in_damage = False
 
 
 def _damage_kind(damage: _Damage, cursor: _Cursor, plain: bool, followed: bool) -> DamageKind:
@@ -441,6 +461,10 @@ def _records(
         declared = (record.rec_headers.get_header("Content-Length") or "").strip()
         if record.format == "warc" and not declared.isdigit():  # what warcio makes of a header block cut short
             raise _Damage("corrupt", current[1], f"Content-Length {declared!r} is not a length", _target(record))
+        if member is None and _runs_past_the_end(records, record):
+            # Said now rather than after warcio has read to the end of the file: in a run of such records
+            # (a false start in damage, say) each would read the rest of the file again.
+            raise _Damage("truncated", current[1], "the record ends before its Content-Length", _target(record))
         pending = _response(record, location, current[1], max_payload, wanted)
 
 
@@ -511,6 +535,15 @@ def _payload(record: Any, max_payload: int) -> bytes | StageResult:
         return StageResult(Outcome.DECODE_ERROR, reason=f"bad Content-Encoding: {exc}")
 
 
+def _runs_past_the_end(records: ArchiveIterator, record: Any) -> bool:
+    """A plain file's record whose Content-Length ends past the end of the file (where its length is known)."""
+    size: int | None = getattr(records.fh, "size", None)  # records.fh is the _Cursor
+    if size is None:
+        return False
+    here = int(records.fh.tell()) - int(records.reader.rem_length())  # what warcio has parsed, not what it buffered
+    return here + int(getattr(record.raw_stream, "limit", 0)) > size
+
+
 def _target(record: Any) -> str:
     return str(record.rec_headers.get_header("WARC-Target-URI") or "")
 
@@ -523,6 +556,10 @@ class _Cursor:
         self._seekable = stream.seekable()
         self._back = b""
         self.position = stream.tell() if self._seekable else 0
+        self.size: int | None = None  # the file's length, where the stream can tell
+        if self._seekable:
+            self.size = stream.seek(0, 2)
+            stream.seek(self.position)
 
     def read(self, size: int = -1) -> bytes:
         if self._back:
@@ -595,21 +632,74 @@ class _Inflated:
             pass
 
 
-def _resync(cursor: _Cursor, after: int) -> int | None:
-    """Put the cursor on the next gzip member or WARC record starting after ``after``; None: none before the end."""
-    cursor.seek(after + 1)
-    carry = b""
-    while block := cursor.read(READ_CHUNK):
-        data = carry + block
-        found = [i for i in (data.find(GZIP_MAGIC),) if i >= 0]
-        line = WARC_LINE.search(data)
-        if line is not None:
-            found.append(line.start() + 1)  # the record starts after the newline
-        if found:
-            cursor.unread(data[min(found) :])
-            return cursor.position
-        carry = data[-_BOUNDARY_OVERLAP:]
-    return None
+class _Resync:
+    """Where reading resumes after damage: the next gzip member or WARC record, found in one forward pass.
+
+    Candidates are checked before anything reads them as a record, each over a bounded span, so
+    a run of false starts costs its length and no more:
+
+    - a ``WARC/1.x`` line starts a record only if its header block closes (an empty line)
+      before another such line: a header line is never a record's first line. warcio reads a
+      whole block to fail it, so a record holding N of these lines cost N blocks of N lines
+      each (quadratic: 4,000 lines took 6 s);
+    - a gzip member, if its first ``_MEMBER_PROBE`` bytes inflate to ``WARC/``. zlib reads a
+      false header on to its end (a name with no NUL, say), and a run of them cost the same.
+
+    The bytes the scan has passed without a start are remembered (``_clear_to``): when the start
+    it settled on fails too, scanning goes on from there, never over them again.
+    """
+
+    def __init__(self, cursor: _Cursor) -> None:
+        self._cursor = cursor
+        self._clear_to = 0  # no start lies between the last start returned and this offset
+
+    def after(self, offset: int) -> int | None:
+        """Put the cursor on the next start after ``offset`` (where reading failed); None: none before the end."""
+        cursor = self._cursor
+        cursor.seek(max(offset, self._clear_to))  # from `offset` itself: a newline there may open a WARC line
+        base, data, at = cursor.position, b"", 0  # data[0] is at offset `base`; the search goes on from data[at]
+        line: int | None = None  # a WARC line whose header block is being checked (index in data)
+        while True:
+            block = cursor.read(READ_CHUNK)
+            data += block
+            while (match := _SCAN.search(data, at)) is not None:
+                member = match.group().startswith(GZIP_MAGIC)
+                if member and block and len(data) - match.start() < _MEMBER_PROBE:
+                    break  # too few of its bytes read to tell: read on and come back to it
+                at = match.start() + 1
+                if match.group(1) is not None:  # an empty line: it closes the header block of `line`
+                    if line is not None:
+                        return self._settle(data, base, line, clear_to=base + match.start())
+                    continue
+                found = match.start() if member else match.start() + 1  # a WARC line begins after its newline
+                if base + found <= offset:
+                    continue
+                if not member:
+                    line = found  # the first WARC line, or one inside the header block of the last: that was false
+                elif _opens_a_record(data[found : found + _MEMBER_PROBE]):
+                    return self._settle(data, base, found, clear_to=base + found)
+            else:
+                at = max(at, len(data) - _BOUNDARY_OVERLAP)
+            if not block:  # the end of the file: a WARC line there is cut off, and warcio says how
+                return None if line is None else self._settle(data, base, line, clear_to=base + len(data))
+            if line is not None and len(data) - line > _HEADER_CHECK_BYTES:
+                return self._settle(data, base, line, clear_to=base + at)
+            keep = at if line is None else line  # what is behind this is scanned and held no more
+            data, base, at = data[keep:], base + keep, at - keep
+            line = None if line is None else line - keep
+
+    def _settle(self, data: bytes, base: int, start: int, clear_to: int) -> int:
+        self._cursor.unread(data[start:])
+        self._clear_to = clear_to
+        return base + start
+
+
+def _opens_a_record(member_start: bytes) -> bool:
+    """Do these first bytes of a gzip member inflate to a WARC record's first ones?"""
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(member_start, len(b"WARC/")) == b"WARC/"
+    except zlib.error:
+        return False
 
 
 def _raw_page(response: WarcResponse) -> RawPage:
@@ -621,7 +711,8 @@ def _raw_page(response: WarcResponse) -> RawPage:
         status=response.status,
         headers=_header_map(response.headers),
         fetched_at=response.warc_date,
-        source=SourceRef(domain=domain_of(url), id=response.warc_header(HEADER_SOURCE) or None),
+        source=SourceRef(domain=domain_of(url), id=response.warc_header(HEADER_SOURCE) or None,
+                         scope=response.warc_header(HEADER_SCOPE) or None),
         provenance=Provenance(
             fetch_url=response.warc_header(HEADER_FETCH_URL) or url,
             warc_file=response.location,

@@ -18,7 +18,8 @@ from pipeline import PIPELINE_VERSION
 
 # Bump when the article mapping or analysis changes: `chancery index setup` then creates
 # `{prefix}-v{N}` and `chancery reindex` fills it and moves the aliases.
-MAPPING_VERSION = 3  # 2: `brief`, `diplomacy`, `enrichment_versions`; 3: `provenance.archive_url`, `.archived_at`
+MAPPING_VERSION = 3  # 2: `brief`, `diplomacy`, `enrichment_versions`; 3: `provenance.archive_url`, `.archived_at`,
+# `source.scope`
 
 # The probe from the engine issue: core hunspell with en_US must reduce these words to stems.
 HUNSPELL_PROBE_TEXT = "Sanctions imposed on Russian talks"
@@ -201,7 +202,9 @@ def article_properties() -> dict[str, Any]:
         "id": {"type": "keyword"},
         "url": _URL,
         "canonical_url": _URL,
-        "source": {"properties": {"domain": {"type": "keyword"}, "id": {"type": "keyword"}}},
+        "source": {"properties": {
+            "domain": {"type": "keyword"}, "id": {"type": "keyword"}, "scope": {"type": "keyword"},
+        }},
         "fetched_at": {"type": "date"},
         "title": _text(fields={"exact": {"type": "keyword", "ignore_above": 512}}),
         "authors": _keyword_with_text(),

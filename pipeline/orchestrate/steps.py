@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -22,17 +22,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
+from pipeline.gate import HeldPage, OutOfScopeStore, Scopes, source_scopes
 from pipeline.logs import get_logger, log_event
 from pipeline.orchestrate.errors import EngineDown, FetchBatchError, RateLimited, SourceGone
 from pipeline.orchestrate.ledger import Capture, CaptureLedger, CaptureStatus
 from pipeline.orchestrate.messages import EventRequest
-from pipeline.outcomes import Tally
+from pipeline.outcomes import Outcome, Tally
+from pipeline.sources import Scope
 from pipeline.statefiles import private_dir, write_private
 
 if TYPE_CHECKING:
     from pipeline.fetch import FetchRun
     from pipeline.fetch.seen import Confirmation
-    from pipeline.process import Input
 
 log = get_logger("orchestrate.steps")
 
@@ -159,6 +160,11 @@ def fetch_batch(
     (their WARCs are kept and recorded), a batch with failures raises a typed error
     when ``raise_on_error`` (the task still has tries left), so the RetryPolicy decides;
     on the last try the partial result is returned and the failures are reported.
+
+    A window older than a source's live reach (an Airflow backfill of past days) also
+    fetches the source's archive entries that cover it, each into a capture of its own
+    (pipeline/discover/reach.py). Those never refetch what the seen-store has confirmed:
+    a rerun re-processes the live kind's window, not the archives' pages.
     """
     from pipeline.sources import load_sources, select_sources
 
@@ -173,25 +179,31 @@ def fetch_batch(
     failures: dict[str, str] = {}
     kinds: dict[str, str] = {}
     worker = f"{dag_id}:{run_id}:batch-{batch:03d}"
-    for source in chosen:
+    now = datetime.now(UTC)  # a feed's reach is counted back from today, whatever the window
+    parts = [(s, part) for s in chosen for part in source_reach(settings, s, window, now)]
+    for source, part in parts:
         started = time.monotonic()
+        where = safe_name(source.id) if part is source else safe_name(f"{source.id}.{part.kind_label}")
         try:
             # A windowed DAG run (nightly, backfill, archive) captures its window's articles again even
             # when seen before: re-running a date re-processes it, and ids keep the index unchanged.
-            fetched = fetch_capture(settings, ledger, [source], window, run_id, out_dir / safe_name(source.id),
-                                    worker, dag_id=dag_id, refetch=window is not None)
+            # An archive entry does not: what is indexed is not fetched from the archive again.
+            fetched = fetch_capture(settings, ledger, [part], window, run_id, out_dir / where, worker,
+                                    dag_id=dag_id, refetch=window is not None and not part.archive_entry)
         except Exception as exc:  # one source's failure is counted and reported; the batch goes on
             failures[source.id] = f"{type(exc).__name__}: {exc}"[:500]
             kinds[source.id] = _failure_kind(exc)
             per_source[source.id] = {SOURCE_ERROR: 1}
-            log_event(log, "source_failed", source=source.id, run_id=run_id, outcome=SOURCE_ERROR,
-                      reason=failures[source.id])
+            log_event(log, "source_failed", source=source.id, kind=part.kind_label, run_id=run_id,
+                      outcome=SOURCE_ERROR, reason=failures[source.id])
             continue
         paths = [str(Path(p).resolve()) for p in fetched.warc_paths]
         ledger.record(paths, run_id=run_id, dag_id=dag_id, sources=[source.id])
         warcs.extend(paths)
-        per_source[source.id] = _source_counts(fetched, source.id)
-        log_event(log, "source_fetched", source=source.id, run_id=run_id, warcs=len(paths),
+        counts = per_source.setdefault(source.id, {})
+        for outcome, n in _source_counts(fetched, source.id).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+        log_event(log, "source_fetched", source=source.id, kind=part.kind_label, run_id=run_id, warcs=len(paths),
                   seconds=round(time.monotonic() - started, 2))
     result = {
         "batch": batch,
@@ -204,6 +216,14 @@ def fetch_batch(
     if failures and raise_on_error:
         raise _batch_error(failures, kinds)
     return result
+
+
+def source_reach(settings: Settings, source: Any, window: tuple[datetime, datetime] | None,
+                 now: datetime) -> list[Any]:
+    """The source itself and/or its archive entries that reach the window (pipeline/discover/reach.py)."""
+    from pipeline.discover.reach import reaches
+
+    return reaches(source, window, now, settings.fetch.live_reach_days)
 
 
 def _failure_kind(exc: BaseException) -> str:
@@ -333,19 +353,22 @@ class CaptureResult:
 
 
 def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture, worker: str,
-                    es: Any) -> CaptureResult:
+                    es: Any, workers: int | None = None) -> CaptureResult:
     """Extract, enrich and index one capture ``worker`` holds; done only when nothing of it is left over.
 
-    Done: every page read ended indexed, dead-lettered or in a named non-article outcome; the
-    capture is marked done with its counts, and the seen-store confirms exactly the records read
-    (so feeds' validators are stored, and those pages are skipped from now on). Left pending: the
+    ``workers`` as in ``pipeline.process.process``: None in this process, N worker processes, 0 one per core.
+    Done: every page read ended indexed, dead-lettered or in a named non-article outcome (a page that
+    killed two workers is dead-lettered as ``worker_died``; one the relevance gate kept out is
+    ``out_of_scope``, and its offset is kept in the out-of-scope store for a replay); the capture is
+    marked done with its counts, and the seen-store confirms exactly the records whose processing
+    finished (so feeds' validators are stored, and those pages are skipped from now on). Left pending: the
     engine went away (``EngineUnavailable``) or refused documents past its retry budget; the claim
     is released without using an attempt. Anything else is a bug or a setup error, not the
     capture's fault: the claim is released with the error and the error goes on.
     """
     from pipeline.index.bulk import index_articles
     from pipeline.index.client import EngineUnavailable
-    from pipeline.process import process
+    from pipeline.process import Finished, process, read_inputs
 
     path = capture.path
     if not Path(path).is_file():
@@ -354,9 +377,20 @@ def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture,
         return _logged(CaptureResult(path, CaptureVerdict.FAILED, error=reason))
     tally = Tally()
     offsets: list[int] = []
+    held: list[HeldPage] = []
+
+    def finished(result: Finished) -> None:
+        if result.warc_offset is None:
+            return
+        offsets.append(result.warc_offset)
+        if result.outcome is Outcome.OUT_OF_SCOPE:
+            held.append(HeldPage(path, result.warc_offset, result.url, result.source, result.score or 0.0))
+
     try:
-        pages = _read_capture(path, offsets, settings.fetch.max_bytes)
-        report = index_articles(es, process(pages, settings, tally), settings, tally)
+        pages = read_inputs([Path(path)], max_payload=settings.fetch.max_bytes)
+        articles = process(pages, settings, tally, workers=workers, scopes=capture_scopes(settings),
+                           on_finished=finished)
+        report = index_articles(es, articles, settings, tally)
     except EngineUnavailable as exc:
         reason = f"EngineUnavailable: {exc}"[:1000]
         ledger.release(path, worker, reason)
@@ -366,25 +400,41 @@ def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture,
         ledger.release(path, worker, f"{type(exc).__name__}: {exc}")
         raise
     pending = int(getattr(report, "pending", 0))
-    result = CaptureResult(path, CaptureVerdict.DONE, tally, report.indexed, report.failed, pending)
+    dead_lettered = report.failed + tally.counts.get(Outcome.WORKER_DIED.value, 0)
+    result = CaptureResult(path, CaptureVerdict.DONE, tally, report.indexed, dead_lettered, pending)
     if pending:
         reason = f"{pending} document(s) neither indexed nor dead-lettered: the engine kept refusing them"
         ledger.release(path, worker, reason)
         return _logged(replace(result, verdict=CaptureVerdict.LEFT_PENDING, error=reason))
     if not ledger.mark_done(path, worker, result.counts()):
         return _logged(replace(result, verdict=CaptureVerdict.CLAIM_LOST, error=f"claim lost by {worker}"))
+    OutOfScopeStore(settings.out_of_scope_db).replace(path, held)  # what is still out of scope, after a replay too
     return _logged(replace(result, confirmed=confirm_seen(settings, path, offsets)))
 
 
-def _read_capture(path: str, offsets: list[int], max_payload: int) -> Iterator[Input]:
-    """The capture's records, noting the offset of every page read: exactly those are confirmed as seen."""
-    from pipeline.models import RawPage
-    from pipeline.process import read_inputs
+# Ad-hoc sources the steps make (not in the sources file): URLs an event names are wanted whatever they hold.
+_AD_HOC_SCOPES = {"event-urls": Scope.ALL}
 
-    for item in read_inputs([Path(path)], max_payload=max_payload):
-        if isinstance(item, RawPage) and item.provenance.warc_offset is not None:
-            offsets.append(item.provenance.warc_offset)
-        yield item
+
+def capture_scopes(settings: Settings) -> Scopes:
+    """Each page's scope by its source id: the sources file's, else diplomacy (a backfill's archive files)."""
+    known = source_scopes(settings, Scope.DIPLOMACY)
+    return replace(known, by_source={**_AD_HOC_SCOPES, **known.by_source})
+
+
+def mark_out_of_scope_pending(settings: Settings, sources: Sequence[str] = (),
+                              ledger: CaptureLedger | None = None) -> tuple[int, int]:
+    """Re-queue the captures holding pages the gate kept out (of these sources): (captures, pages held).
+
+    After a scope was widened (``scope: all`` on a source, a lower ``process.gate_threshold``), the next
+    drain re-processes those captures with the new scope; idempotent indexing leaves the articles
+    already indexed unchanged, and the store keeps only what is still out of scope.
+    """
+    held = OutOfScopeStore(settings.out_of_scope_db).captures(sources)
+    if not held:
+        return 0, 0
+    ledger = ledger or CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    return ledger.mark_pending(sorted(held)), sum(held.values())
 
 
 def confirm_seen(settings: Settings, path: str, offsets: Sequence[int]) -> Confirmation:
@@ -439,7 +489,8 @@ class Drain:
 
 def drain_captures(settings: Settings, worker: str, budget_seconds: float | None = None,
                    ledger: CaptureLedger | None = None, limit: int | None = None, es: Any = None,
-                   on_result: Callable[[CaptureResult], None] | None = None) -> Drain:
+                   on_result: Callable[[CaptureResult], None] | None = None,
+                   workers: int | None = None) -> Drain:
     """Process pending (and abandoned) captures, whatever event woke us: claim one, process it; repeat.
 
     The one implementation of draining: the ``process_captures`` DAG, ``chancery captures drain``
@@ -449,6 +500,7 @@ def drain_captures(settings: Settings, worker: str, budget_seconds: float | None
     pending: the engine is away, and the rest would only meet it too. The engine is connected to
     only once there is work (``es`` reuses a caller's client). ``on_result`` sees each capture's
     result as soon as it is known, so a caller's report holds them even if a later capture raises.
+    ``workers`` (the DAG and the CLI pass ``process.workers``): worker processes that extract and enrich.
     """
     from pipeline.index.client import EngineUnavailable
     from pipeline.ingest import connect_ready
@@ -472,7 +524,7 @@ def drain_captures(settings: Settings, worker: str, budget_seconds: float | None
             ledger.release(capture.path, worker, f"EngineUnavailable: {exc}")
             result = _logged(CaptureResult(capture.path, CaptureVerdict.LEFT_PENDING, error=str(exc)))
         else:
-            result = process_capture(settings, ledger, capture, worker, es)
+            result = process_capture(settings, ledger, capture, worker, es, workers=workers)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -483,6 +535,101 @@ def drain_captures(settings: Settings, worker: str, budget_seconds: float | None
     log_event(log, "drained", worker=worker, processed=drain.to_dict()["processed"],
               indexed=sum(r.indexed for r in results), left_pending=len(drain.left_pending), remaining=remaining)
     return drain
+
+
+# -- backfill ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindCount:
+    """What one kind did for one source in a backfill."""
+
+    source: str
+    kind: str
+    found: int  # candidates discovery handed to fetch (each ends in one outcome)
+    fetched: int  # of those, fetched (or read from an archive) and captured
+    indexed: int  # articles of the source the kind's capture processed into the index
+    outcomes: dict[str, int]  # every outcome of the source's candidates, ok included
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "kind": self.kind, "found": self.found, "fetched": self.fetched,
+                "indexed": self.indexed, "outcomes": self.outcomes}
+
+
+def backfill_sources(settings: Settings, sources: Sequence[Any], window: tuple[datetime, datetime], run_id: str,
+                     report: Any, refetch: bool = False, now: datetime | None = None,
+                     on_kind: Callable[[str, list[KindCount]], None] | None = None) -> list[KindCount]:
+    """``chancery backfill``: per source, the kinds that reach the window, each kind one ``ingest_sources`` run.
+
+    The kinds go in the order of ``backfill_parts`` (live first, then the publisher's archive
+    sitemaps, Wayback, GDELT, CC-NEWS), each through the capture ledger as ``ingest --sources``
+    does, so a later kind meets in the seen-store what an earlier one indexed and skips it, and a
+    rerun skips everything indexed before (unless ``refetch``). ``report`` (an IngestReport) is
+    filled as the run goes, with every kind's fetch report under ``fetch["kinds"]``. A kind that
+    leaves work pending (the engine went away) stops the run: the rest would meet the same.
+    """
+    from pipeline.discover.reach import backfill_parts
+    from pipeline.ingest import IngestReport, RunStatus, connect_ready, ingest_sources
+
+    report.kind = "backfill"
+    parts = backfill_parts(sources, window, now or datetime.now(UTC), settings.fetch.live_reach_days)
+    log_event(log, "backfill_planned", run_id=run_id, kinds=",".join(p.kind for p in parts),
+              sources=len(sources), window=window_label(window))
+    drain_captures(settings, f"backfill:{run_id}", budget_seconds=float("inf"), es=connect_ready(settings),
+                   on_result=report.add_capture)  # earlier runs' leftovers first, counted apart from any kind
+    if report.pending_captures:
+        report.halt(RunStatus.PENDING, f"{report.error}; nothing fetched until the pending captures are indexed")
+        return []
+    kinds: dict[str, Any] = {}
+    counts: list[KindCount] = []
+    for part in parts:
+        part_report = IngestReport(run_id=f"{run_id}-{part.kind}")
+        try:
+            ingest_sources(settings, list(part.sources), window, part_report.run_id, refetch=refetch,
+                           report=part_report)
+        finally:
+            _merge_part(report, part_report)
+            kinds[part.kind] = part_report.fetch_report
+            report.fetch_report = {"kinds": kinds}
+        found = _kind_counts(part.kind, part.sources, part_report)
+        counts.extend(found)
+        if on_kind is not None:
+            on_kind(part.kind, found)
+        if part_report.status is RunStatus.PENDING:
+            report.halt(RunStatus.PENDING, f"{part.kind}: {part_report.error}; later kinds not fetched")
+            break
+    return counts
+
+
+def _merge_part(report: Any, part: Any) -> None:
+    """A kind's IngestReport folded into the backfill's."""
+    report.tally.merge(part.tally)
+    report.indexed += part.indexed
+    report.failed += part.failed
+    report.pending += part.pending
+    report.captures.extend(part.captures)
+    report.pending_captures.extend(part.pending_captures)
+    report.failed_captures.update(part.failed_captures)
+    report.warc_paths.extend(part.warc_paths)
+    report.ledger = part.ledger or report.ledger
+    report.error = report.error or part.error
+    if part.halted is not None and report.halted is None:
+        report.halt(part.halted, part.error)
+
+
+def _kind_counts(kind: str, sources: Sequence[Any], part: Any) -> list[KindCount]:
+    records = (part.fetch_report or {}).get("urls", [])
+    processed = part.tally.source_counts()
+    out: list[KindCount] = []
+    for source_id in dict.fromkeys(s.id for s in sources):
+        outcomes: dict[str, int] = {}
+        for record in records:
+            if record.get("source") == source_id and record.get("kind") in ("article", "archive"):
+                outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
+        out.append(KindCount(source_id, kind, found=sum(outcomes.values()), fetched=outcomes.get("ok", 0),
+                             indexed=processed.get(source_id, {}).get("processed", 0),
+                             outcomes=dict(sorted(outcomes.items()))))
+    return out
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -27,12 +27,12 @@ from af_harness import (
     Standalone,
     airflow_cli,
     free_port,
-    indexed_urls,
     prepare,
     run_reports,
     wait_for,
     wired,
 )
+from ingest_runs import indexed_urls
 
 from pipeline.config import Settings
 from pipeline.orchestrate.ledger import CaptureLedger

@@ -34,7 +34,7 @@ lint: setup
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	.lockenv/bin/pip install --quiet --upgrade pip
-	.lockenv/bin/pip install --quiet .
+	.lockenv/bin/pip install --quiet ".[test]"
 	.lockenv/bin/pip freeze --exclude chancery > requirements.txt
 	rm -rf .lockenv
 

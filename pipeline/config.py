@@ -71,6 +71,10 @@ class EngineSettings:
     # -Xms/-Xmx of each node of a cluster (`heap` is the single node's): three nodes of 512m leave
     # room for the pipeline and Airflow on a small machine.
     cluster_heap: str = "512m"
+    # Where every node's HTTP layer listens. Loopback by default; add an address of this machine
+    # (CHANCERY_ENGINE_HTTP_HOSTS=127.0.0.1,10.0.0.5) for workers on other hosts to reach it. Nodes talk
+    # to each other on loopback whatever this says (a non-loopback transport turns on the production checks).
+    http_hosts: tuple[str, ...] = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,14 @@ class KibanaSettings:
 class Settings:
     home: Path = Path(".chancery")
     sources: Path = DEFAULT_SOURCES
+    # CHANCERY_STATE_URL: where the ledger, seen-store, out-of-scope rows, dead letters (engine down)
+    # and host fetch leases live (pipeline/state). None: SQLite files under the home, one machine;
+    # postgresql://user@host:port/db: one PostgreSQL database every host shares.
+    state_url: str | None = None
+    # CHANCERY_CAPTURES_URL: where closed captures (WARCs) are published for any host to read
+    # (pipeline/captures.py): s3://bucket/prefix, file:///shared/path. None: the captures folder
+    # under the home, which is then the only copy (one machine, the default).
+    captures_url: str | None = None
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
@@ -224,6 +236,8 @@ _SECRET_KEYS = {"password", "api_key"}
 _ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "CHANCERY_HOME": ("home",),
     "CHANCERY_SOURCES": ("sources",),
+    "CHANCERY_STATE_URL": ("state_url",),
+    "CHANCERY_CAPTURES_URL": ("captures_url",),
     "CHANCERY_ALLOW_NETWORKS": ("fetch", "allow_networks"),
     "ELASTICSEARCH_URL": ("elasticsearch", "url"),
     "ELASTICSEARCH_USERNAME": ("elasticsearch", "username"),
@@ -260,6 +274,9 @@ def load_settings(
         if value is not None:
             _set(values, tuple(dotted.split(".")), value, f"override {dotted}")
     settings: Settings = _build(Settings, values, "settings")
+    if settings.captures_url and "://" not in settings.captures_url:
+        raise SettingsError(f"captures_url {settings.captures_url!r}: expected a URL such as s3://bucket/prefix or"
+                            " file:///shared/path (unset: the captures folder under CHANCERY_HOME)")
     # Absolute, so a DAG task and the CLI started elsewhere agree on the same state.
     return dataclasses.replace(settings, home=settings.home.resolve(), sources=settings.sources.resolve())
 

@@ -1,6 +1,10 @@
-"""Page bytes to text: the one charset decoder, shared by fetch and extraction.
+"""Page bytes to text: the one decoder of bodies, shared by fetch, the WARC reader and extraction.
 
-Fetch decodes a page to find its canonical link and content hash; extraction
+Content-Encoding: ``BodyDecoder`` inflates gzip / deflate bodies chunk by chunk, here rather than
+in urllib3, with a bounded output size and a ratio check, so a small gzip bomb is refused before it
+fills memory; fetch reads responses with it and the WARC reader (``pipeline.warc``) stored payloads.
+
+Charset: fetch decodes a page to find its canonical link and content hash; extraction
 decodes the same bytes again from the WARC. Both call ``decode_page``, so a page
 reads the same in both stages. The order, first that fits wins:
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import zlib
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
@@ -184,3 +189,74 @@ def _mostly_utf8(body: bytes) -> str | None:
     ascii_bytes = len(body.translate(None, _NON_ASCII))
     valid_multibyte = len(text) - ascii_bytes - invalid  # characters that came from 2-4 byte sequences
     return text if valid_multibyte > invalid else None
+
+
+class BodyTooLarge(Exception):
+    """The body passed a limit while streaming; the message says which."""
+
+
+class BodyDecoder:
+    """Inflates gzip / deflate / identity bodies chunk by chunk, enforcing size and ratio limits."""
+
+    def __init__(self, encoding: str | None, max_bytes: int, max_ratio: int) -> None:
+        self.encoding = (encoding or "identity").strip().lower()
+        self.max_bytes = max_bytes
+        self.max_ratio = max_ratio
+        self.raw_bytes = 0
+        self.consumed = 0  # compressed bytes actually inflated so far: the ratio's denominator
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self._inflater = self._make_inflater()
+
+    def _make_inflater(self) -> zlib._Decompress | None:
+        if self.encoding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.encoding == "deflate":
+            return zlib.decompressobj()  # zlib-wrapped; raw deflate is retried in feed()
+        if self.encoding in ("identity", ""):
+            return None
+        raise ValueError(f"unsupported Content-Encoding {self.encoding!r}")
+
+    def feed(self, chunk: bytes) -> None:
+        self.raw_bytes += len(chunk)
+        if self.raw_bytes > self.max_bytes:
+            raise BodyTooLarge(f"body over {self.max_bytes} bytes")
+        if self._inflater is None:
+            self._keep(chunk)
+            return
+        data = chunk
+        while data:
+            try:
+                piece = self._inflater.decompress(data, 64 * 1024)
+            except zlib.error:
+                if self.encoding == "deflate" and self.out_bytes == 0:
+                    self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # servers that send raw deflate
+                    piece = self._inflater.decompress(data, 64 * 1024)
+                else:
+                    raise
+            self.consumed += len(data) - len(self._inflater.unconsumed_tail)
+            self._keep(piece)
+            data = self._inflater.unconsumed_tail
+
+    def _keep(self, piece: bytes) -> None:
+        self.out_bytes += len(piece)
+        if self.out_bytes > self.max_bytes:
+            if self._inflater is not None and self.out_bytes > self.max_ratio * max(self.consumed, 1):
+                raise BodyTooLarge(
+                    f"decompression bomb: {self.consumed} bytes inflate past {self.max_bytes} "
+                    f"(ratio over {self.max_ratio})"
+                )
+            raise BodyTooLarge(f"decoded body over {self.max_bytes} bytes")
+        if (
+            self._inflater is not None
+            and self.out_bytes > 1024 * 1024
+            and self.out_bytes > self.max_ratio * self.consumed
+        ):
+            raise BodyTooLarge(f"decompression bomb: inflation ratio over {self.max_ratio}")
+        if piece:
+            self.out.append(piece)
+
+    def body(self) -> bytes:
+        if self._inflater is not None:
+            self._keep(self._inflater.flush())
+        return b"".join(self.out)

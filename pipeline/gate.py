@@ -27,10 +27,8 @@ articles; ``bench/throughput.py`` prints that recall and the share of other arti
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +39,7 @@ import ahocorasick
 from pipeline.config import Settings
 from pipeline.models import RawPage
 from pipeline.sources import Scope
-from pipeline.statefiles import private_database
+from pipeline.state.base import Database
 
 if TYPE_CHECKING:  # the enrichment package imports spaCy: only a process that builds the gate needs it
     from pipeline.enrich.gazetteer import Gazetteer
@@ -215,37 +213,44 @@ class HeldPage:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS out_of_scope (
     capture     TEXT NOT NULL,
-    warc_offset INTEGER NOT NULL,
+    warc_offset BIGINT NOT NULL,
     url         TEXT NOT NULL,
     source      TEXT NOT NULL DEFAULT '',
-    score       REAL NOT NULL,
+    score       DOUBLE PRECISION NOT NULL,
     held_at     TEXT NOT NULL,
     PRIMARY KEY (capture, warc_offset)
 );
-CREATE INDEX IF NOT EXISTS out_of_scope_source ON out_of_scope (source);
+CREATE INDEX IF NOT EXISTS out_of_scope_source ON out_of_scope (source)
 """
 
 
 class OutOfScopeStore:
-    """SQLite under CHANCERY_HOME: the pages the gate kept out of each processed capture.
+    """The pages the gate kept out of each processed capture, in the state store (``open_state(settings)``).
 
+    ``database`` may be a path: the SQLite file there (``settings.out_of_scope_db`` is the home's).
     A capture's rows are replaced whole each time it is processed (``replace``), so re-processing
     it after a wider scope leaves only what is still out of scope.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with closing(sqlite3.connect(private_database(path), timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.commit()
+    def __init__(self, database: Database | Path) -> None:
+        if isinstance(database, Path):
+            from pipeline.state.sqlite import SqliteDatabase
+
+            database = SqliteDatabase(database)
+        self.db = database
+        database.ensure_schema(_SCHEMA)
 
     def replace(self, capture: str, pages: Iterable[HeldPage]) -> int:
         now = datetime.now(UTC).isoformat()
         rows = [(p.capture, p.warc_offset, p.url, p.source, p.score, now) for p in pages]
-        with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+        with self.db.transaction() as db:
             db.execute("DELETE FROM out_of_scope WHERE capture = ?", (capture,))
-            db.executemany("INSERT OR REPLACE INTO out_of_scope VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO out_of_scope (capture, warc_offset, url, source, score, held_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (capture, warc_offset) DO UPDATE SET url = excluded.url, source = excluded.source,"
+                " score = excluded.score, held_at = excluded.held_at",
+                rows,
+            )
         return len(rows)
 
     def held(self, capture: str | None = None, sources: Iterable[str] = ()) -> Iterator[HeldPage]:
@@ -260,9 +265,8 @@ class OutOfScopeStore:
             args.extend(wanted)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            for row in db.execute(sql + " ORDER BY capture, warc_offset", args).fetchall():
-                yield HeldPage(*row)
+        for row in self.db.read(sql + " ORDER BY capture, warc_offset", args):
+            yield HeldPage(row["capture"], row["warc_offset"], row["url"], row["source"], row["score"])
 
     def captures(self, sources: Iterable[str] = ()) -> dict[str, int]:
         """Captures holding out-of-scope pages (of these sources, when named) and how many each."""

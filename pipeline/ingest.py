@@ -52,7 +52,7 @@ class IngestReport:
     run_id: str
     kind: str = "ingest"  # or "drain" (`chancery captures drain`)
     tally: Tally = field(default_factory=Tally)
-    warc_paths: list[Path] = field(default_factory=list)
+    warc_paths: list[str] = field(default_factory=list)  # the URIs of the captures this run fetched
     fetch_report: dict[str, Any] | None = None
     indexed: int = 0
     failed: int = 0  # dead-lettered, with their reasons in the dead-letter index (or file)
@@ -202,12 +202,13 @@ def ingest_sources(
     the outcomes so far, the captures left pending and the ledger's counts when this raises.
     Raises EngineUnavailable only when the engine is unreachable at the start.
     """
-    from pipeline.orchestrate.ledger import CaptureLedger
+    from pipeline.captures import CaptureUploadFailed
     from pipeline.orchestrate.steps import drain_captures, fetch_capture, process_capture
+    from pipeline.state import open_state
 
     report = report if report is not None else IngestReport(run_id=run_id)
     es = connect_ready(settings)  # before anything: a down engine fetches nothing
-    ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    ledger = open_state(settings).ledger()
     worker = f"ingest:{run_id}"
     try:
         drained = drain_captures(settings, worker, budget_seconds=math.inf, ledger=ledger, es=es,
@@ -215,11 +216,18 @@ def ingest_sources(
         if drained.left_pending:
             report.halt(RunStatus.PENDING, f"{report.error}; nothing fetched until the pending captures are indexed")
             return report
-        fetched = fetch_capture(settings, ledger, list(sources), window, run_id, settings.captures_dir / run_id,
-                                worker, refetch=refetch)
-        report.warc_paths = list(fetched.warc_paths)
+        try:
+            fetched = fetch_capture(settings, ledger, list(sources), window, run_id, settings.captures_dir / run_id,
+                                    worker, refetch=refetch)
+        except CaptureUploadFailed as exc:  # kept on this host and in the ledger: the next run uploads it
+            report.warc_paths = [exc.uri]
+            report.fetch_report = exc.fetch_report
+            report.pending_captures.append(exc.uri)
+            report.halt(RunStatus.PENDING, f"{exc}; the next run on this host uploads and indexes it")
+            return report
+        report.warc_paths = [fetched.capture.uri]
         report.fetch_report = fetched.report.to_dict()
-        capture = ledger.claim_written(fetched.warc_paths[0], worker)
+        capture = ledger.claim_written(fetched.capture.uri, worker)
         report.add_capture(process_capture(settings, ledger, capture, worker, es, workers=workers))
     finally:
         report.ledger = ledger.counts()

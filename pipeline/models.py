@@ -89,6 +89,42 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class CapturedRecord:
+    """What fetch decided about one page it wrote into a capture; extract takes the article's identity from it.
+
+    Fetch resolves a page's canonical URL once (rel=canonical / og:url on the same site, tracking parameters
+    dropped: ``pipeline.urls``) and keys the seen-store by it; the article's id in the index must be that
+    same key, so extraction never resolves it again from the page. Carried in the WARC record's headers
+    (``WARC-Chancery-Canonical-URL``, ``WARC-Chancery-Content-Hash``), so any host reading the capture
+    gets the same answer.
+    """
+
+    offset: int  # of the response record in the capture
+    canonical_url: str
+    content_hash: str = ""  # fetch's hash of the page (pipeline.fetch.seen.page_hash); "" in older captures
+
+    @property
+    def article_id(self) -> str:
+        return article_id(self.canonical_url)
+
+
+@dataclass(frozen=True)
+class CaptureRef:
+    """The fetch → process contract: one closed capture, where it is, and what fetch wrote into it.
+
+    ``uri`` is the capture's name everywhere (capture ledger, seen-store, provenance): an object-store or
+    ``file://`` URL under ``CHANCERY_CAPTURES_URL``, or the WARC's resolved local path when none is set.
+    """
+
+    uri: str
+    records: tuple[CapturedRecord, ...] = ()
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return tuple(r.offset for r in self.records)
+
+
+@dataclass(frozen=True)
 class RawPage:
     """One captured HTTP response, as fetch writes it and extract reads it (from WARC or a file)."""
 
@@ -100,6 +136,7 @@ class RawPage:
     fetched_at: datetime | None = None
     source: SourceRef | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    capture: CapturedRecord | None = None  # what fetch recorded for it; None for a plain file or a foreign WARC
 
 
 @dataclass(frozen=True)

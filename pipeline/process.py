@@ -32,6 +32,7 @@ from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of, parse_datetime
 from pipeline.outcomes import Outcome, StageResult, Tally
 from pipeline.sources import Scope
+from pipeline.warc import iter_responses
 
 log = get_logger("process")
 
@@ -67,8 +68,6 @@ def _is_input(path: Path) -> bool:
 def _read_file(path: Path, url: str | None, max_payload: int) -> Iterator[Input]:
     name = path.name.lower()
     if name.endswith(WARC_SUFFIXES):
-        from pipeline.fetch.warc import iter_responses
-
         yield from iter_responses(path, max_payload)
     elif name.endswith(HTML_SUFFIXES):
         yield _read_html(path, url)
@@ -275,14 +274,15 @@ def _results(inputs: Iterable[Input], settings: Settings, workers: int | None, s
 
 
 def _dead_letter(settings: Settings, finished: Finished) -> None:
-    """A page that killed two workers: a dead letter without a document (nothing was built), kept in the file."""
+    """A page that killed two workers: a dead letter without a document (nothing was built), kept in the
+    state store's fallback (the file, or the shared store's table)."""
     from datetime import UTC, datetime
 
-    from pipeline.index.bulk import append_letters, deadletter_file
     from pipeline.models import article_id, format_datetime
+    from pipeline.state import open_state
 
     where = f" (capture {finished.warc_file} at offset {finished.warc_offset})" if finished.warc_file else ""
-    append_letters(deadletter_file(settings), [{
+    open_state(settings).deadletters().append([{
         "article_id": article_id(finished.url), "url": finished.url, "index": "", "status": None,
         "error_type": Outcome.WORKER_DIED.value, "reason": finished.reason + where,
         "failed_at": format_datetime(datetime.now(UTC)), "document": None,

@@ -3,13 +3,21 @@
 ``canonicalize`` is pure string work done before fetching: lowercase scheme and
 host, drop default ports, fragments and tracking parameters, normalise the path
 (dot segments, duplicate slashes, percent-encoding case) and sort what is left of
-the query. ``canonical_from_html`` is the after-fetch step: the page's own
-``rel=canonical`` / ``og:url``, trusted only when it stays on the same site.
+the query. ``page_canonical`` is the after-fetch step, the one canonical-URL resolver that
+fetch (the seen-store key) and extraction (the article id) share: the page's own
+``rel=canonical`` / ``og:url``, trusted only when it stays on the same site, which is one rule
+everywhere: the same registrable domain (``same_site``, ``registrable_domain``, from the Public
+Suffix List).
 
 Credentials: ``masked`` is the one spelling of a URL fit to print or store in a
 report or a log (userinfo passwords and secret query parameters become ``***``);
 ``mask_urls`` does the same to every URL inside a text; ``without_userinfo`` and
 ``origin_of`` serve basic auth (pipeline/sources.py, pipeline/fetch/client.py).
+
+Storage locations: ``is_object_store`` is the one test of whether a place to read or write files
+(captures, archives, run output) is an object store reached through fsspec (``s3://``, ``gs://``,
+``memory://`` …) or the local disk (a path or a ``file://`` URL, which ``local_path`` turns into a
+``Path``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,12 @@ import functools
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from html import unescape as html_unescape
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from tld import get_fld
 
 # Parameters that identify a campaign or a click, never the article.
 TRACKING_PARAMS = frozenset(
@@ -62,6 +75,7 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 # Characters left unescaped in a path: RFC 3986 unreserved + sub-delims + ":@/".
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -114,59 +128,104 @@ def _query(query: str) -> str:
     return urlencode(sorted(pairs), doseq=True)
 
 
-def same_site(a: str, b: str) -> bool:
-    """Same host ignoring www., or one host a subdomain of the other (news.un.org ~ www.un.org).
+# ---------------------------------------------------------------- the page's canonical URL
 
-    Sibling subdomains (news.un.org vs press.un.org) are not the same site: a page
-    cannot move its seen-store key to another desk's URL.
+
+@functools.lru_cache(maxsize=16384)
+def registrable_domain(host: str) -> str:
+    """The part of a host name a registrant controls: ``news.bbc.co.uk`` → ``bbc.co.uk``.
+
+    From the Public Suffix List (the ``tld`` package's copy, shipped in its wheel; private
+    suffixes count, so two ``*.blogspot.com`` blogs are two sites). A suffix the list does not know
+    (``.test``, ``.example``, ``localhost``) follows the list's default rule: the last label is the
+    suffix. An IP address is its own site.
     """
-    host_a = _site_host(a)
-    host_b = _site_host(b)
-    if not host_a or not host_b:
-        return False
-    return host_a == host_b or host_a.endswith("." + host_b) or host_b.endswith("." + host_a)
+    host = host.lower().strip(".")
+    if not host or ":" in host or _IPV4.match(host):
+        return host
+    found = get_fld(host, fix_protocol=True, fail_silently=True)
+    if isinstance(found, str) and found:
+        return found
+    return ".".join(host.split(".")[-2:])
 
 
-def _site_host(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    # Without a public-suffix list, "site" means: the host minus www., or a parent of it.
-    return host[4:] if host.startswith("www.") else host
+def same_site(a: str, b: str) -> bool:
+    """Both URLs on one registrable domain (``news.un.org`` ~ ``press.un.org`` ~ ``un.org``; not ``un.int``)."""
+    host_a, host_b = _hostname(a), _hostname(b)
+    return bool(host_a and host_b) and registrable_domain(host_a) == registrable_domain(host_b)
 
 
-_LINK_CANONICAL = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
-_META_OG_URL = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
+def _hostname(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # a bracketed host that is no IP address ("http://[::1"): no host at all
+        return ""
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """The canonical URL of a fetched page, and where it came from."""
+
+    url: str
+    method: str  # "link" (rel=canonical), "meta" (og:url) or "fetched" (no usable declaration)
+
+
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_META_TAG = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r"""([a-zA-Z:_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
-_HEAD_LIMIT = 200_000  # canonical hints live in <head>; never scan a whole huge page for them
+# Canonical hints live in <head>, which some pages fill with inline script: cnbc.com states its
+# rel=canonical 950 kB in. Past this many characters no page is read for them.
+_HINT_LIMIT = 2_000_000
 
 
-def canonical_from_html(html: str, fetched_url: str) -> str | None:
-    """The page's declared canonical URL (rel=canonical, else og:url), canonicalised, same site only."""
-    head = html[:_HEAD_LIMIT]
-    for declared in (_rel_canonical(head), _og_url(head)):
+def page_canonical(html: str, fetched_url: str) -> Canonical:
+    """The one canonical URL of a page: what fetch keys the seen-store by and extraction ids the article by.
+
+    The page's ``rel=canonical``, else its ``og:url``, made absolute against ``fetched_url`` and
+    canonicalised (tracking parameters go), when it is http(s) on the same site (``same_site``);
+    else ``fetched_url`` canonicalised. Fetch and extraction both call this on the same decoded
+    text (``pipeline.decode.decode_page``) and the same URL (the WARC-Target-URI), so both reach
+    the same URL. Hints inside HTML comments do not count, as no browser reads them.
+    """
+    text = html[:_HINT_LIMIT]
+    for method, declared in (("link", _rel_canonical(text)), ("meta", _og_url(text))):
         if not declared:
             continue
-        absolute = urljoin(fetched_url, declared.strip())
-        if urlsplit(absolute).scheme in _DEFAULT_PORTS and same_site(absolute, fetched_url):
-            return canonicalize(absolute)
-    return None
+        try:
+            absolute = urljoin(fetched_url, html_unescape(declared.strip()))
+            if urlsplit(absolute).scheme in _DEFAULT_PORTS and same_site(absolute, fetched_url):
+                return Canonical(canonicalize(absolute), method)
+        except ValueError:  # a malformed declared URL (bad IPv6 literal, port): the page's next hint
+            continue
+    try:
+        return Canonical(canonicalize(fetched_url), "fetched")
+    except ValueError:  # a URL no parser can take apart is kept as it came
+        return Canonical(fetched_url.strip(), "fetched")
 
 
 def _attributes(tag: str) -> dict[str, str]:
     return {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or "") for m in _ATTR.finditer(tag)}
 
 
-def _rel_canonical(head: str) -> str | None:
-    for tag in _LINK_CANONICAL.findall(head):
-        attrs = _attributes(tag)
-        if "canonical" in attrs.get("rel", "").lower().split() and attrs.get("href"):
+def _commented_out(text: str, at: int) -> bool:
+    """Whether position ``at`` lies inside an ``<!-- … -->`` comment (one opened and not closed before it)."""
+    return text.rfind("<!--", 0, at) > text.rfind("-->", 0, at)
+
+
+def _rel_canonical(text: str) -> str | None:
+    for tag in _LINK_TAG.finditer(text):
+        attrs = _attributes(tag.group())
+        if "canonical" in attrs.get("rel", "").lower().split() and attrs.get("href") \
+                and not _commented_out(text, tag.start()):
             return attrs["href"]
     return None
 
 
-def _og_url(head: str) -> str | None:
-    for tag in _META_OG_URL.findall(head):
-        attrs = _attributes(tag)
-        if attrs.get("property", attrs.get("name", "")).lower() == "og:url" and attrs.get("content"):
+def _og_url(text: str) -> str | None:
+    for tag in _META_TAG.finditer(text):
+        attrs = _attributes(tag.group())
+        if attrs.get("property", attrs.get("name", "")).lower() == "og:url" and attrs.get("content") \
+                and not _commented_out(text, tag.start()):
             return attrs["content"]
     return None
 
@@ -277,3 +336,24 @@ def origin_of(url: str) -> str:
     """``scheme://host[:port]`` as canonicalised (default port dropped): where a credential may be sent."""
     parts = urlsplit(canonicalize(url))
     return f"{parts.scheme}://{parts.netloc}"
+
+
+# ---------------------------------------------------------------- storage locations
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_object_store(location: Path | str) -> bool:
+    """Whether ``location`` is an fsspec URL other than ``file://`` (s3://bucket/x, gs://…, memory://…).
+
+    A ``Path``, a plain path and a ``file://`` URL are the local disk.
+    """
+    return isinstance(location, str) and bool(_SCHEME.match(location)) and not location.lower().startswith("file://")
+
+
+def local_path(location: Path | str) -> Path:
+    """A local location as a ``Path``: ``file://`` taken off, ``~`` expanded."""
+    if isinstance(location, Path):
+        return location.expanduser()
+    text = location[len("file://"):] if location.lower().startswith("file://") else location
+    return Path(text).expanduser()

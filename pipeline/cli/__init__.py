@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pipeline import __version__
 from pipeline.config import SettingsError, load_settings
+from pipeline.state import StateUnavailable
 from pipeline.urls import mask_urls
 
 # The order is the order of `chancery --help`.
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chancery: interrupted", file=sys.stderr)
         return 130
+    except StateUnavailable as exc:  # a missing prerequisite, like an engine that is not running
+        print(f"chancery {args.command}: {exc}", file=sys.stderr)
+        return 3
     except Exception as exc:  # the last line of defence: name the failure, never a bare traceback
         logging.getLogger("chancery").debug("command failed", exc_info=True)
         print(f"chancery {args.command}: {type(exc).__name__}: {mask_urls(str(exc))}", file=sys.stderr)

@@ -67,7 +67,9 @@ def _positive(text: str) -> int:
 
 
 def _ledger(settings: Settings) -> CaptureLedger:
-    return CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    from pipeline.state import open_state
+
+    return open_state(settings).ledger()
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -11,10 +12,11 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.statefiles import write_private
-from pipeline.urls import masked
+from pipeline.urls import is_object_store, local_path, masked
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_PENDING = 5  # the capture could not be published: it waits in the ledger (README, "Commands")
 
 
 def register(sub: Any) -> None:
@@ -27,7 +29,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--until", type=parse_day, help="window end, exclusive (YYYY-MM-DD or ISO 8601)")
     parser.add_argument("--report", type=Path, help="write the JSON run report here")
     parser.add_argument(
-        "--out", help="directory or object-store URL (s3://...) for the WARC (default: CHANCERY_HOME/captures)"
+        "--out",
+        help="directory for the WARC (default: CHANCERY_HOME/captures), or an object-store URL (s3://...) to"
+        " publish it to, as CHANCERY_CAPTURES_URL does",
     )
     parser.add_argument("--run-id", help="run id, names the WARC (default: fetch-<UTC time>-<random>)")
     parser.add_argument("--refetch", action="store_true", help="fetch articles the seen-store already has")
@@ -53,10 +57,10 @@ def window_of(since: datetime | None, until: datetime | None) -> tuple[datetime,
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
 
-    from pipeline.fetch import run_fetch
-    from pipeline.orchestrate.ledger import CaptureLedger
+    from pipeline.captures import CaptureUploadFailed
     from pipeline.orchestrate.steps import fetch_capture
     from pipeline.sources import SourcesError, load_sources, select_sources
+    from pipeline.state import open_state
 
     try:
         sources = select_sources(load_sources(args.sources or settings.sources), args.source)
@@ -68,12 +72,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("chancery fetch: --since must be before --until", file=sys.stderr)
         return EXIT_USAGE
     run_id = args.run_id or f"fetch-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    out_dir: Path | str = args.out if args.out and "://" in args.out else Path(args.out or settings.captures_dir)
-    if isinstance(out_dir, Path):
-        # In the capture ledger like a DAG's fetch: `captures drain` or the next `ingest --sources` indexes it,
-        # and its pages count as seen only then.
-        ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
-        worker = f"fetch:{run_id}"
+    if args.out and is_object_store(args.out):  # a captures URL for this run: staged in the home, then published
+        settings = dataclasses.replace(settings, captures_url=args.out)
+    out_dir = local_path(args.out) if args.out and not is_object_store(args.out) else settings.captures_dir
+    # In the capture ledger like a DAG's fetch: `captures drain` or the next `ingest --sources` indexes it,
+    # and its pages count as seen only then.
+    ledger = open_state(settings).ledger()
+    try:
         fetched = fetch_capture(
             settings,
             ledger,
@@ -81,24 +86,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             window,
             run_id,
             out_dir,
-            worker,
+            f"fetch:{run_id}",
             refetch=args.refetch,
             show_progress=False if args.no_progress else None,
         )
-        ledger.record(fetched.warc_paths, run_id=run_id, sources=[s.id for s in sources])
-    else:  # an object store: the WARC is copied there for whoever reads that store
-        fetched = run_fetch(
-            settings,
-            sources,
-            window,
-            run_id,
-            out_dir,
-            refetch=args.refetch,
-            show_progress=False if args.no_progress else None,
-        )
+    except CaptureUploadFailed as exc:  # the capture stays in the ledger; a drain on this host uploads it
+        print(f"chancery fetch: {exc}; `chancery captures drain` on this host, with the same captures URL,"
+              " uploads and indexes it", file=sys.stderr)
+        return EXIT_PENDING
+    ledger.record([fetched.capture.uri], run_id=run_id, sources=[s.id for s in sources])
     if args.report:
         write_private(args.report, fetched.to_json())
     console = Console(stderr=True)
     console.print(fetched.report.table())
-    console.print(f"WARC: {', '.join([str(p) for p in fetched.warc_paths] + [masked(u) for u in fetched.warc_urls])}")
+    console.print(f"WARC: {masked(fetched.capture.uri)}")
     return EXIT_OK

@@ -5,7 +5,7 @@ path per line (``crawl-data/CC-NEWS/2016/09/CC-NEWS-20160926211809-00000.warc.gz
 name's timestamp is when the crawler began writing that file. A file is read when its span, from
 its timestamp to the next file's, meets the window (so the month before the window's is listed
 too: its last file runs into the window). Each file (about 1 GB) is streamed over HTTP range
-requests through the one WARC reader (pipeline.fetch.warc), records kept by host and WARC-Date,
+requests through the one WARC reader (pipeline.warc), records kept by host and WARC-Date,
 damaged records counted and skipped; one pass serves every ccnews source of the run, each record
 going to the source whose hosts hold it. The listing gives no md5; the file's length as the
 server states it is checked against the bytes read, so a short transfer is a BAD_RECORD.

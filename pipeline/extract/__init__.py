@@ -21,7 +21,6 @@ from pipeline.extract.authors import extract_authors, outlet_names
 from pipeline.extract.body import Body, extract_body
 from pipeline.extract.dates import modified_date, published_date
 from pipeline.extract.fields import (
-    extract_canonical,
     extract_image,
     extract_keywords,
     extract_section,
@@ -37,6 +36,7 @@ from pipeline.extract.text import count_words
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, RawPage, SourceRef, domain_of
 from pipeline.outcomes import Outcome, StageResult
+from pipeline.urls import Canonical, page_canonical
 
 __all__ = ["extract_page"]
 
@@ -101,6 +101,19 @@ def _extract(page: RawPage, settings: Settings, publisher: Publisher) -> StageRe
     return StageResult(outcome=Outcome.PROCESSED, article=article, url=page.url)
 
 
+def _canonical(page: RawPage, text: str) -> Canonical:
+    """The article's canonical URL, so its id: the one fetch recorded in the capture, else the page's own.
+
+    Fetch keyed the seen-store by the capture's canonical URL; the index must use the same key, so
+    a page read from a capture is never resolved a second time (a page whose markup now says
+    otherwise, or a resolver changed since, would give an id fetch never saw). A plain HTML file,
+    or a WARC fetch did not write, has no capture record: its markup decides (``page_canonical``).
+    """
+    if page.capture is not None:
+        return Canonical(page.capture.canonical_url, "capture")
+    return page_canonical(text, page.url)
+
+
 def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title_found: tuple[str, str],
              decoded: DecodedPage, brief_signal: str) -> Article:
     """The Article for a page that passed the checks: every remaining field, each with its method.
@@ -117,18 +130,18 @@ def _article(page: RawPage, tree: HtmlElement, meta: PageMeta, body: Body, title
     section, section_method = extract_section(meta)
     keywords, keywords_method = extract_keywords(meta)
     image, image_method = extract_image(meta)
-    canonical, canonical_method = extract_canonical(meta)
+    canonical = _canonical(page, decoded.text)
 
     methods = {
         "body": body.method, "title": title_method, "authors": authors_method,
         "published_at": published.method if published else "", "modified_at": modified.method if modified else "",
         "language": language_method, "summary": summary_method, "section": section_method,
-        "keywords": keywords_method, "image_url": image_method, "canonical_url": canonical_method,
+        "keywords": keywords_method, "image_url": image_method, "canonical_url": canonical.method,
         "encoding": f"{decoded.method}:{decoded.encoding}", "brief": brief_signal,
     }
     return Article.new(
         url=page.url,
-        canonical_url=canonical,
+        canonical_url=canonical.url,
         source=page.source or SourceRef(domain=domain_of(page.url)),
         fetched_at=page.fetched_at,
         provenance=page.provenance,

@@ -1,7 +1,8 @@
-"""The smaller fields: title, summary, section, keywords, image URL and canonical URL.
+"""The smaller fields: title, summary, section, keywords and image URL.
 
 Each is one function over the collected ``PageMeta`` that tries its sources in order
-and returns the value with the method that produced it (``""`` when none did).
+and returns the value with the method that produced it (``""`` when none did). The canonical
+URL is not one of them: it is ``pipeline.urls.page_canonical``, shared with fetch.
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.extract.metadata import PageMeta, clean_text, join_url, jsonld_text, split_url
+from pipeline.extract.metadata import PageMeta, clean_text, join_url, jsonld_text
 from pipeline.extract.text import fold
 
 # Separators between a headline and the site name in <title> and og:title.
 TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|::|·|•|»|/)\s+")
-# Second-level labels under which registrable domains sit one level deeper (bbc.co.uk, abc.net.au).
-SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "or", "ne", "go", "gob", "nic"})
 MAX_KEYWORDS = 30
 
 
@@ -146,29 +145,3 @@ def extract_image(meta: PageMeta) -> tuple[str | None, str]:
     if absolute:
         return absolute, "jsonld"
     return None, ""
-
-
-def registrable(host: str) -> str:
-    labels = host.lower().strip(".").removeprefix("www.").split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-def same_site(a: str, b: str) -> bool:
-    pa, pb = split_url(a), split_url(b)
-    ha, hb = (pa.hostname if pa else None), (pb.hostname if pb else None)
-    return bool(ha and hb) and registrable(ha or "") == registrable(hb or "")
-
-
-def extract_canonical(meta: PageMeta) -> tuple[str, str]:
-    """The page's own canonical URL when it is on the same site, else the fetched URL."""
-    article = meta.jsonld.article or {}
-    main = article.get("mainEntityOfPage")
-    main_url = main.get("@id") if isinstance(main, dict) else main
-    for method, value in (("link", meta.canonical_link), ("meta", meta.first("og:url")),
-                          ("jsonld", article.get("url")), ("jsonld", main_url)):
-        candidate = join_url(meta.url, value.strip()) if isinstance(value, str) and value.strip() else None
-        if candidate and candidate.startswith(("http://", "https://")) and same_site(candidate, meta.url):
-            return candidate, method
-    return meta.url, "fetched"

@@ -91,7 +91,6 @@ class PageMeta:
     url: str
     jsonld: JsonLd
     meta: Mapping[str, tuple[str, ...]]  # lower-cased name/property/itemprop -> content values
-    canonical_link: str | None
     title_tag: str
     h1: tuple[str, ...]
     html_lang: str | None
@@ -250,18 +249,12 @@ def _hnews(tree: lxml_html.HtmlElement, name: str) -> tuple[str, ...]:
 
 
 def read_page_meta(tree: lxml_html.HtmlElement, page_url: str) -> PageMeta:
-    canonical = None
-    for link in tree.iter("link"):
-        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
-            canonical = join_url(page_url, link.get("href", "").strip())
-            break
     title_el = tree.find(".//title")
     root_lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     return PageMeta(
         url=page_url,
         jsonld=read_jsonld(tree, page_url),
         meta=_read_meta(tree),
-        canonical_link=canonical,
         title_tag=clean_text(title_el.text_content()) if title_el is not None else "",
         h1=tuple(t for t in (clean_text(h.text_content()) for h in tree.iter("h1")) if t),
         html_lang=root_lang.strip() if root_lang else None,

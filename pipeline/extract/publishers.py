@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.datafiles import DataFileError, read_yaml
-from pipeline.extract.fields import DEFAULT_TITLE_ORDER, TITLE_SOURCES, registrable
+from pipeline.extract.fields import DEFAULT_TITLE_ORDER, TITLE_SOURCES
 from pipeline.models import domain_of
+from pipeline.urls import registrable_domain
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Publishers:
 
     def for_url(self, url: str) -> Publisher:
         host = domain_of(url)
-        return self.by_domain.get(host) or self.by_domain.get(registrable(host)) or GENERIC
+        return self.by_domain.get(host) or self.by_domain.get(registrable_domain(host)) or GENERIC
 
 
 def _publisher(path: Path, label: str, item: Any) -> Publisher:

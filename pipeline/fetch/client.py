@@ -38,7 +38,8 @@ from urllib.parse import urljoin
 import urllib3
 
 from pipeline.config import FetchSettings
-from pipeline.fetch.content import BodyDecoder, BodyTooLarge, ContentKind, acceptable_type
+from pipeline.decode import BodyDecoder, BodyTooLarge
+from pipeline.fetch.content import ContentKind, acceptable_type
 from pipeline.fetch.ssrf import BlockedAddress, Refusal, SsrfGuard, guarded_pool_classes
 from pipeline.outcomes import Outcome
 from pipeline.sources import BasicAuth

@@ -3,6 +3,11 @@
 The global cap is the size of the worker pool. The spacing for a host is the
 largest of: the setting, the source's override and robots.txt's Crawl-delay.
 A Retry-After from the host pushes its next slot back for every worker.
+
+On one machine (the SQLite state) all of it lives in this process's memory. With a shared
+state store (``CHANCERY_STATE_URL``) the gate asks the store's host leases instead, so the
+concurrency and the spacing hold across every worker on every host (pipeline/state/postgres.py);
+the in-process cap still applies, so this process's threads never wait on the store for each other.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.state import HostLeases
 
 
 @dataclass
@@ -33,10 +42,12 @@ class HostGate:
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        leases: HostLeases | None = None,
     ) -> None:
         self.default_delay = delay
         self.default_concurrency = max(1, concurrency)
         self.enabled = enabled
+        self.leases = leases  # None: this process alone decides
         self._hosts: dict[str, _HostState] = {}
         self._lock = threading.Lock()
         self._clock = clock
@@ -71,6 +82,8 @@ class HostGate:
         state = self._state(host)
         with self._lock:
             state.next_start = max(state.next_start, self._clock() + seconds)
+        if self.leases is not None:
+            self.leases.defer(host, seconds)
 
     @contextmanager
     def slot(self, host: str) -> Iterator[None]:
@@ -79,6 +92,13 @@ class HostGate:
             return
         state = self._state(host)
         with state.semaphore:
+            if self.leases is not None:
+                lease = self.leases.acquire(host, state.delay, state.concurrency)
+                try:
+                    yield
+                finally:
+                    self.leases.release(host, lease)
+                return
             with self._lock:
                 now = self._clock()
                 start = max(now, state.next_start)

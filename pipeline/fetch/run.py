@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline.captures import CaptureStore
 from pipeline.config import Settings
 from pipeline.decode import DecodeFailed, decode_page
 from pipeline.discover import (
@@ -56,13 +57,15 @@ from pipeline.fetch.politeness import HostGate
 from pipeline.fetch.ranged import ranged_file
 from pipeline.fetch.report import FetchReport, UrlRecord
 from pipeline.fetch.robots import RobotsCache
-from pipeline.fetch.seen import Change, SeenStore, capture_key, page_hash, seen_store_path
+from pipeline.fetch.seen import Change, page_hash
 from pipeline.fetch.ssrf import Refusal, SsrfGuard
 from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.logs import get_logger, log_event
+from pipeline.models import CapturedRecord, CaptureRef
 from pipeline.outcomes import Outcome, StageResult, Tally
 from pipeline.sources import BasicAuth, Source, SourceKind
-from pipeline.urls import canonical_from_html, canonicalize
+from pipeline.state import StateUnavailable, open_state
+from pipeline.urls import canonicalize, local_path, page_canonical
 
 log = get_logger("fetch")
 
@@ -72,9 +75,9 @@ class FetchRun:
     """What a run produced: the WARC file(s) written and the report of every attempt."""
 
     run_id: str
-    warc_paths: list[Path]  # local files, ready for pipeline.process.read_inputs
+    warc_paths: list[Path]  # the local file written (gone once published to a captures URL)
     report: FetchReport
-    warc_urls: list[str] = dataclasses.field(default_factory=list)  # object-store copies, when out_dir is a URL
+    capture: CaptureRef  # what processing is handed: the capture's URI, and what fetch wrote into it
 
     def to_json(self) -> str:
         return self.report.to_json()
@@ -102,7 +105,7 @@ def run_fetch(
     sources: list[Source],
     window: tuple[datetime, datetime] | None,
     run_id: str,
-    out_dir: Path | str,
+    out_dir: Path,
     refetch: bool = False,
     show_progress: bool | None = None,
 ) -> FetchRun:
@@ -110,45 +113,29 @@ def run_fetch(
 
     ``window`` is [start, end) and selects feed entries, sitemap entries and archive
     records by date (undated ones are left out when a window is given).
-    ``out_dir`` may be an object-store URL (``s3://bucket/captures``, any fsspec URL): the WARC
-    is written under ``CHANCERY_HOME/captures/staging`` and copied there when the run ends.
+    What is written is staged in the seen-store against the capture's URI (pipeline/captures.py),
+    which names the capture from here on; publishing it to ``CHANCERY_CAPTURES_URL`` is the
+    caller's (``pipeline.orchestrate.steps.fetch_capture``, with the ledger).
     ``show_progress``: None shows bars only on a terminal.
     """
-    remote = _is_url(out_dir)
-    warc_path = capture_path(settings, out_dir, run_id)
-    report = FetchReport(run_id=run_id, window=window, warc_files=[str(warc_path)])
+    warc_path = capture_path(out_dir, run_id)
+    uri = CaptureStore.of(settings).uri(warc_path)
+    report = FetchReport(run_id=run_id, window=window, warc_files=list(dict.fromkeys([str(warc_path), uri])))
     with (
-        _Crawler(settings, run_id, report, refetch, capture_key(warc_path)) as crawler,
+        _Crawler(settings, run_id, report, refetch, uri) as crawler,
         WarcSink(warc_path) as sink,
         _progress(show_progress) as progress,
     ):
         crawler.run(sources, window, sink, progress)
     report.finish()
-    urls = [publish(warc_path, str(out_dir))] if remote else []
-    report.warc_files.extend(urls)
     log_event(log, "fetch run done", run_id=run_id, warc=str(warc_path), **report.counts_by_outcome())
-    return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report, warc_urls=urls)
+    return FetchRun(run_id=run_id, warc_paths=[warc_path], report=report,
+                    capture=CaptureRef(uri, tuple(crawler.records)))
 
 
-def capture_path(settings: Settings, out_dir: Path | str, run_id: str) -> Path:
-    """The local WARC ``run_fetch`` writes for this run (staged locally when ``out_dir`` is an object store)."""
-    local_dir = settings.captures_dir / "staging" if _is_url(out_dir) else Path(out_dir)
-    return local_dir / f"{run_id}.warc.gz"
-
-
-def _is_url(location: Path | str) -> bool:
-    return isinstance(location, str) and "://" in location and not location.startswith("file://")
-
-
-def publish(path: Path, destination: str) -> str:
-    """Copy a finished WARC to an object store (fsspec URL); return its URL there."""
-    import fsspec  # only for object-store destinations
-
-    target = f"{destination.rstrip('/')}/{path.name}"
-    with path.open("rb") as source, fsspec.open(target, "wb") as sink:
-        while chunk := source.read(1024 * 1024):
-            sink.write(chunk)
-    return target
+def capture_path(out_dir: Path, run_id: str) -> Path:
+    """The local WARC ``run_fetch`` writes for this run."""
+    return local_path(out_dir) / f"{run_id}.warc.gz"
 
 
 class _Crawler:
@@ -159,14 +146,19 @@ class _Crawler:
         self.report = report
         self.refetch = refetch
         self.fetcher = Fetcher(self.fs)
-        self.gate = HostGate(self.fs.per_host_delay, self.fs.per_host_concurrency, enabled=self.fs.polite)
+        state = open_state(settings)
+        # A shared state store shares politeness too: every worker on every host takes its host leases.
+        self.leases = state.host_leases() if self.fs.polite else None
+        self.gate = HostGate(self.fs.per_host_delay, self.fs.per_host_concurrency, enabled=self.fs.polite,
+                             leases=self.leases)
         self.robots = (
             RobotsCache(lambda url: self.fetcher.fetch(url, ContentKind.ROBOTS), self.fs.user_agent)
             if self.fs.polite
             else None
         )
-        self.seen = SeenStore(seen_store_path(settings.home))
+        self.seen = state.seen()
         self.capture = capture  # what this run writes is staged against it, pending until it is processed
+        self.records: list[CapturedRecord] = []  # what it wrote there, in file order (the CaptureRef's)
         self.seen.begin_capture(capture)
         self.feed_validators: list[tuple[str, str, Validators]] = []  # (source id, URL, validators), from workers
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.fs.global_concurrency), thread_name_prefix="fetch")
@@ -189,6 +181,8 @@ class _Crawler:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.fetcher.close()
         self.seen.close()
+        if self.leases is not None:
+            self.leases.close()
         for result in self.robots.fetched if self.robots else ():
             self.report.robots.append({"url": result.url, "outcome": result.outcome.value, "status": result.status})
 
@@ -261,6 +255,8 @@ class _Crawler:
     def _discovery_done(self, future: Future[Any], source: Source, sink: WarcSink) -> None:
         try:
             items = future.result()
+        except StateUnavailable:  # the shared state store went away: a setup error for the run, not this source's
+            raise
         except Exception as exc:
             log.exception("discovery failed", extra={"fields": {"source": source.id}})
             self._record(
@@ -277,6 +273,8 @@ class _Crawler:
     def _article_done(self, future: Future[Any], candidate: Candidate, sink: WarcSink) -> None:
         try:
             self._complete(future.result(), sink)
+        except StateUnavailable:  # the shared state store went away: a setup error for the run, not this page's
+            raise
         except Exception as exc:
             log.exception("fetch failed", extra={"fields": {"url": candidate.url}})
             self._record(
@@ -480,7 +478,7 @@ class _Crawler:
             text = decode_page(result.body, result.content_type).text
         except DecodeFailed as exc:
             return _Fetched(candidate, result, decode_error=str(exc))
-        canonical = canonical_from_html(text, result.final_url) or canonicalize(result.final_url)
+        canonical = page_canonical(text, result.final_url).url
         stated = stated_date(text, result.final_url, result.fetched_at) if candidate.captured_at else None
         return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body),
                         stated_date=stated)
@@ -513,7 +511,7 @@ class _Crawler:
             text = decode_page(result.body, result.content_type).text
         except DecodeFailed as exc:
             return _Fetched(candidate, result, decode_error=str(exc))
-        canonical = canonical_from_html(text, candidate.url) or canonicalize(candidate.url)
+        canonical = page_canonical(text, candidate.url).url
         return _Fetched(candidate, result, canonical_url=canonical, content_hash=page_hash(result.body),
                         stated_date=stated_date(text, candidate.url, archived_at or result.fetched_at),
                         archived_at=archived_at)
@@ -578,8 +576,10 @@ class _Crawler:
                     request_headers=result.request_headers,
                     archive_url=result.final_url if snapshot else None,
                     archived_at=fetched.archived_at,
+                    content_hash=fetched.content_hash,
                 )
             )
+            self.records.append(CapturedRecord(offset, canonical, fetched.content_hash))
             self.seen.stage(
                 self.capture, offset, canonical, aliases, fetched.content_hash, self.run_id, candidate.source_id,
                 result.validators,
@@ -609,7 +609,7 @@ class _Crawler:
         except DecodeFailed as exc:
             self._record(candidate.url, candidate.source_id, Outcome.DECODE_ERROR, kind="archive", reason=str(exc))
             return
-        canonical = canonical_from_html(text, candidate.url) or key
+        canonical = page_canonical(text, candidate.url).url
         captured = archived.captured_at
         stated = stated_date(text, candidate.url, captured or datetime.now(UTC)) if self.window else None
         outside = self._outside_window(candidate, stated, captured)
@@ -646,8 +646,10 @@ class _Crawler:
                 canonical_url=canonical,
                 archive_url=archived.archive,
                 archived_at=archived.captured_at,
+                content_hash=content_hash,
             )
         )
+        self.records.append(CapturedRecord(offset, canonical, content_hash))
         self.seen.stage(self.capture, offset, canonical, [key], content_hash, self.run_id, candidate.source_id)
         self.written[canonical] = candidate.url
         self._record(

@@ -1,11 +1,11 @@
-"""The seen-store: SQLite, keyed by canonical URL, with a content hash; plus feed/sitemap validators.
+"""The seen-store: keyed by canonical URL, with a content hash; plus feed/sitemap validators.
 
-Why SQLite and not the index: fetch must work (and de-duplicate) with no
+Why a database of its own and not the index: fetch must work (and de-duplicate) with no
 Elasticsearch running (``chancery fetch`` alone, a backfill on a laptop, a DAG
-whose index task has not run yet), a lookup is a local primary-key read (~µs,
-not an HTTP round trip per URL), and it is one file under CHANCERY_HOME that a
-retry of the same run can safely rewrite. The index stays the truth for search;
-this file is only the crawler's memory, and deleting it means "refetch everything".
+whose index task has not run yet), and a lookup is a primary-key read (~µs in the
+SQLite file under CHANCERY_HOME; a loopback round trip in the shared PostgreSQL of
+``CHANCERY_STATE_URL``, pipeline/state), not an HTTP search per URL. The index stays
+the truth for search; this is only the crawler's memory, and deleting it means "refetch everything".
 
 Pending, then confirmed. What a run fetches is only *pending*: it is staged
 against the capture (the WARC file) that holds it, at the record's offset. It
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -38,9 +37,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from pipeline.fetch.client import Validators
-from pipeline.statefiles import private_database
+from pipeline.state.base import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS pages (
 );
 CREATE TABLE IF NOT EXISTS pending_pages (
     capture TEXT NOT NULL,
-    warc_offset INTEGER NOT NULL,
+    warc_offset BIGINT NOT NULL,
     canonical_url TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     source TEXT,
@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS pending_validators (
     last_modified TEXT,
     updated TEXT NOT NULL,
     PRIMARY KEY (capture, url)
-);
+)
 """
 
 
@@ -115,8 +115,10 @@ def seen_store_path(home: Path) -> Path:
 
 
 def capture_key(path: Path | str) -> str:
-    """How a capture is named here and in the capture ledger: its WARC's resolved local path."""
-    return str(Path(path).resolve())
+    """How a capture is named here and in the capture ledger: its URI (``pipeline.captures.capture_key``)."""
+    from pipeline.captures import capture_key as uri_of
+
+    return uri_of(path)
 
 
 # Markup that changes on every request (scripts with nonces, CSRF tokens in comments)
@@ -130,14 +132,20 @@ def page_hash(body: bytes) -> str:
 
 
 class SeenStore:
-    """One connection, guarded by a lock, so pool workers and the main thread can share it."""
+    """One connection, guarded by a lock, so pool workers and the main thread can share it.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = sqlite3.connect(private_database(path), check_same_thread=False, timeout=30)  # 0600
-        self._db.execute("PRAGMA journal_mode=WAL")  # a DAG task and a CLI run can read while one writes
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+    ``database``: the state store's (``open_state(settings).seen()``), or a path: the SQLite file there.
+    """
+
+    def __init__(self, database: Database | Path) -> None:
+        if isinstance(database, Path):
+            from pipeline.state.sqlite import SqliteDatabase
+
+            database = SqliteDatabase(database, synchronous="NORMAL")
+        self.where = database.where
+        database.ensure_schema(SCHEMA)
+        self._db = database.connect()
+        self._commit_every = self.COMMIT_EVERY if database.batches_writes else 1
         self._lock = threading.Lock()
         self._uncommitted = 0
         self._first_uncommitted = 0.0
@@ -146,14 +154,21 @@ class SeenStore:
     # A crash loses at most a batch of *pending* rows, which only means those pages are fetched
     # again. The age cap matters as much: an open write transaction locks out other processes
     # (parallel DAG tasks share this file), so none is held longer than COMMIT_AFTER seconds.
+    # On PostgreSQL each write commits at once (``Database.batches_writes``).
     COMMIT_EVERY = 200
     COMMIT_AFTER = 0.5
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        """One write, inside the open batch (begun here when none is)."""
+        if not self._db.in_transaction:
+            self._db.begin()
+        self._db.execute(sql, args)
 
     def _written(self) -> None:
         if self._uncommitted == 0:
             self._first_uncommitted = time.monotonic()
         self._uncommitted += 1
-        if self._uncommitted >= self.COMMIT_EVERY or self._due():
+        if self._uncommitted >= self._commit_every or self._due():
             self._commit()
 
     def _due(self) -> bool:
@@ -171,8 +186,10 @@ class SeenStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.commit()
-            self._db.close()
+            try:
+                self._db.commit()
+            finally:
+                self._db.close()
 
     def __enter__(self) -> SeenStore:
         return self
@@ -192,7 +209,9 @@ class SeenStore:
                 "JOIN pages p ON p.canonical_url = a.canonical_url WHERE a.url = ? LIMIT 1",
                 (url, url),
             ).fetchone()
-        return SeenPage(*row) if row else None
+        if row is None:
+            return None
+        return SeenPage(row["canonical_url"], row["content_hash"], row["first_run_id"], row["last_run_id"])
 
     def change(self, canonical_url: str, content_hash: str, run_id: str) -> Change:
         """New, changed or unchanged against the confirmed page: a pending copy proves nothing yet."""
@@ -200,27 +219,27 @@ class SeenStore:
             row = self._db.execute(
                 "SELECT content_hash, first_run_id FROM pages WHERE canonical_url = ?", (canonical_url,)
             ).fetchone()
-        if row is None or row[1] == run_id:  # a retry of the run that first saw it: still new for this batch
+        if row is None or row["first_run_id"] == run_id:  # a retry of the run that first saw it: still new
             return Change.NEW
-        return Change.UNCHANGED if row[0] == content_hash else Change.CHANGED
+        return Change.UNCHANGED if row["content_hash"] == content_hash else Change.CHANGED
 
     def validators(self, url: str) -> Validators | None:
         with self._lock:
             row = self._db.execute("SELECT etag, last_modified FROM validators WHERE url = ?", (url,)).fetchone()
-        return Validators(etag=row[0], last_modified=row[1]) if row else None
+        return Validators(etag=row["etag"], last_modified=row["last_modified"]) if row else None
 
     def pending_count(self, capture: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM pending_pages WHERE capture = ?", (capture,)).fetchone()
-        return int(row[0])
+            row = self._db.execute("SELECT COUNT(*) AS n FROM pending_pages WHERE capture = ?", (capture,)).fetchone()
+        return int(row["n"]) if row else 0
 
     # -- writing: staged against a capture ----------------------------------------------------------
 
     def begin_capture(self, capture: str) -> None:
         """A run (re)writes this WARC from scratch: what an earlier try staged in it is gone with it."""
         with self._lock:
-            self._db.execute("DELETE FROM pending_pages WHERE capture = ?", (capture,))
-            self._db.execute("DELETE FROM pending_validators WHERE capture = ?", (capture,))
+            self._execute("DELETE FROM pending_pages WHERE capture = ?", (capture,))
+            self._execute("DELETE FROM pending_validators WHERE capture = ?", (capture,))
             self._commit()
 
     def stage(
@@ -237,9 +256,12 @@ class SeenStore:
         """A page written into ``capture`` at ``warc_offset``: pending until that record is confirmed."""
         validators = validators or Validators()
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO pending_pages (capture, warc_offset, canonical_url, content_hash, source,"
-                " run_id, fetched, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._execute(
+                "INSERT INTO pending_pages (capture, warc_offset, canonical_url, content_hash, source,"
+                " run_id, fetched, etag, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (capture, warc_offset) DO UPDATE SET canonical_url = excluded.canonical_url,"
+                " content_hash = excluded.content_hash, source = excluded.source, run_id = excluded.run_id,"
+                " fetched = excluded.fetched, etag = excluded.etag, last_modified = excluded.last_modified",
                 (
                     capture,
                     warc_offset,
@@ -266,19 +288,23 @@ class SeenStore:
             self._written()
 
     def _add_aliases(self, canonical_url: str, aliases: list[str]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO aliases (url, canonical_url) VALUES (?, ?)",
-            [(alias, canonical_url) for alias in set(aliases) if alias != canonical_url],
-        )
+        # In sorted order: two fetchers upserting the same spellings take their row locks in one order.
+        for alias in sorted(set(aliases) - {canonical_url}):
+            self._execute(
+                "INSERT INTO aliases (url, canonical_url) VALUES (?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET canonical_url = excluded.canonical_url",
+                (alias, canonical_url),
+            )
 
     def stage_validators(self, capture: str, url: str, validators: Validators) -> None:
         """A feed's or sitemap's validators seen by the run writing ``capture``: stored once it is confirmed."""
         if not validators.etag and not validators.last_modified:
             return
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO pending_validators (capture, url, etag, last_modified, updated)"
-                " VALUES (?, ?, ?, ?, ?)",
+            self._execute(
+                "INSERT INTO pending_validators (capture, url, etag, last_modified, updated)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (capture, url) DO UPDATE SET etag = excluded.etag,"
+                " last_modified = excluded.last_modified, updated = excluded.updated",
                 (capture, url, validators.etag, validators.last_modified, datetime.now(UTC).isoformat()),
             )
             self._written()
@@ -293,12 +319,14 @@ class SeenStore:
         """
         offsets = set(read_offsets)
         with self._lock:
+            if not self._db.in_transaction:
+                self._db.begin()
             rows = self._db.execute(
                 "SELECT warc_offset, canonical_url, content_hash, source, run_id, fetched, etag, last_modified"
                 " FROM pending_pages WHERE capture = ?",
                 (capture,),
             ).fetchall()
-            read = [row for row in rows if row[0] in offsets]
+            read = sorted((row for row in rows if row["warc_offset"] in offsets), key=lambda r: str(r["fetched"]))
             # Oldest first, and never over a newer confirmed copy: captures can be processed out of order.
             self._db.executemany(
                 "INSERT INTO pages (canonical_url, content_hash, source, first_run_id, last_run_id, first_seen,"
@@ -307,15 +335,17 @@ class SeenStore:
                 " last_run_id = excluded.last_run_id, last_fetched = excluded.last_fetched,"
                 " etag = excluded.etag, last_modified = excluded.last_modified"
                 " WHERE pages.last_fetched IS NULL OR pages.last_fetched <= excluded.last_fetched",
-                [(url, digest, source, run, run, fetched, fetched, etag, modified)
-                 for _, url, digest, source, run, fetched, etag, modified in sorted(read, key=lambda r: r[5])],
+                [(r["canonical_url"], r["content_hash"], r["source"], r["run_id"], r["run_id"], r["fetched"],
+                  r["fetched"], r["etag"], r["last_modified"]) for r in read],
             )
             unread = len(rows) - len(read)
             stored = 0
             if unread == 0:
                 stored = self._db.execute(
-                    "INSERT OR REPLACE INTO validators (url, etag, last_modified, updated)"
-                    " SELECT url, etag, last_modified, updated FROM pending_validators WHERE capture = ?",
+                    "INSERT INTO validators (url, etag, last_modified, updated)"
+                    " SELECT url, etag, last_modified, updated FROM pending_validators WHERE capture = ?"
+                    " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,"
+                    " updated = excluded.updated",
                     (capture,),
                 ).rowcount
             self._db.execute("DELETE FROM pending_pages WHERE capture = ?", (capture,))

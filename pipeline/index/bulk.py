@@ -12,18 +12,15 @@ yielded as pending: never sent again in this run, never dead-lettered, never los
 succeeded would be written twice, and raises on any other whole-request error.)
 
 `index_documents` turns each result into an outcome: `Outcome.INDEXED`, `Outcome.INDEX_ERROR`
-(logged with id and URL and written with its reason to the dead-letter index, else to JSON
-lines under `settings.deadletter_dir`) or `Outcome.INDEX_PENDING`. When the engine goes away
-mid-batch, the unconfirmed documents go to the JSON lines and `EngineUnavailable` is raised.
+(logged with id and URL and written with its reason to the dead-letter index, else to the state
+store's fallback: JSON lines under `settings.deadletter_dir`, or the shared store's table) or
+`Outcome.INDEX_PENDING`. When the engine goes away mid-batch, the unconfirmed documents go to
+that fallback and `EngineUnavailable` is raised.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import logging
-import os
 import random
 import time
 from collections import deque
@@ -31,7 +28,6 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from elastic_transport import SerializationError, TransportError
@@ -43,7 +39,6 @@ from pipeline.index.mapping import DEADLETTER_MAPPINGS, IndexNames
 from pipeline.logs import get_logger, log_event
 from pipeline.models import Article, format_datetime
 from pipeline.outcomes import Outcome, Tally
-from pipeline.statefiles import open_private, private_dir
 
 log = get_logger("index.bulk")
 
@@ -524,39 +519,20 @@ def _fail(
 # Dead letters
 
 
-def deadletter_file(settings: Settings) -> Path:
-    """The JSON lines fallback for dead letters the dead-letter index could not take."""
-    return Path(settings.deadletter_dir) / f"{settings.elasticsearch.index_prefix}-deadletter.jsonl"
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock beside `path`, held by every appender and by the rewrite in replay.
-
-    A separate lock file, because the rewrite renames a new file over `path`: a lock on the old
-    inode would let a waiting writer append to a file that is no longer there.
-    """
-    private_dir(path.parent)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 class DeadLetterWriter:
-    """Buffers dead letters and writes them to `{prefix}-deadletter`, else to a JSONL file.
+    """Buffers dead letters and writes them to `{prefix}-deadletter`, else to the state store's fallback.
 
     A letter leaves the buffer only once it is stored: what the index refuses, item by item or
-    as a whole request, goes to the file; if the file cannot be written either, the error is
-    raised with the letters still buffered.
+    as a whole request, goes to the fallback (the JSONL file, or the shared store's table); if
+    that cannot be written either, the error is raised with the letters still buffered.
     """
 
     def __init__(self, es: Elasticsearch, settings: Settings, names: IndexNames, report: IndexReport) -> None:
+        from pipeline.state import open_state
+
         self.es = es
         self.index = names.deadletter
-        self.file = deadletter_file(settings)
+        self.fallback = open_state(settings).deadletters()
         self.report = report
         self.buffer: list[DeadLetter] = []
         self.to_file_only = False
@@ -592,7 +568,7 @@ class DeadLetterWriter:
                 self.index_checked = True
             response = self.es.bulk(operations=operations, refresh="wait_for")
         except (ApiError, TransportError) as exc:
-            log_event(log, "deadletter_index_refused", logging.ERROR, reason=str(exc), file=str(self.file))
+            log_event(log, "deadletter_index_refused", logging.ERROR, reason=str(exc), file=self.fallback.where)
             self.to_file_only = isinstance(exc, TransportError) and is_unreachable(exc)
             return letters
         leftover = []
@@ -612,15 +588,6 @@ class DeadLetterWriter:
         return leftover
 
     def _to_file(self, letters: list[DeadLetter]) -> None:
-        append_letters(self.file, [letter.as_document() for letter in letters])
+        self.fallback.append([letter.as_document() for letter in letters])
         self.report.deadlettered_to_file += len(letters)
-        self.report.deadletter_file = str(self.file)
-
-
-def append_letters(path: Path, letters: Iterable[Mapping[str, Any]]) -> None:
-    """Append letters as JSON lines, under the lock and synced, so a crash right after loses none."""
-    text = "".join(json.dumps(dict(letter), ensure_ascii=False, default=str) + "\n" for letter in letters)
-    with locked(path), open_private(path, "a") as out:  # 0600: letters carry article text and errors
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
+        self.report.deadletter_file = self.fallback.where

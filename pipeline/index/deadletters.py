@@ -2,28 +2,27 @@
 
 A dead letter lives in the dead-letter index `{prefix}-deadletter` (`_id` = article id, so the
 same article failing again replaces its letter) or, when that index refused it or the engine
-was gone, in the JSON lines file `{deadletter_dir}/{prefix}-deadletter.jsonl`. One article may
-have letters in both; the newest (`failed_at`) is the one replayed.
+was gone, in the state store's fallback (`pipeline.state`): on one machine the JSON lines file
+`{deadletter_dir}/{prefix}-deadletter.jsonl`, with a shared store (`CHANCERY_STATE_URL`) its
+`deadletters` table, which every host lists and replays. Listings call that fallback "file". One
+article may have letters in both; the newest (`failed_at`) is the one replayed.
 
 Replay sends the stored documents to the write alias with `index_documents`, so they meet the
 same retries, outcomes and dead letters as any ingest. Afterwards a letter is removed where its
 article was indexed, superseded by a newer indexed copy, or failed again (its new letter
 replaces it); letters still pending or without a document are kept. Index letters are deleted
-only if unchanged since they were read (`if_seq_no`); the file is rewritten under its lock into
-a new file renamed over the old one, keeping every line appended since it was read.
+only if unchanged since they were read (`if_seq_no`); fallback letters only as read (a file is
+rewritten under its lock into a new file renamed over the old one, keeping every line appended
+since it was read).
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
-import json
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from elastic_transport import TransportError
@@ -34,17 +33,16 @@ from pipeline.index.bulk import (
     BulkResult,
     Delivery,
     IndexReport,
-    deadletter_file,
     document_action,
     ensure_write_alias,
     index_documents,
-    locked,
 )
 from pipeline.index.mapping import IndexNames
 from pipeline.logs import get_logger, log_event
 from pipeline.models import parse_datetime
 from pipeline.outcomes import Tally
-from pipeline.statefiles import open_private_binary
+from pipeline.state import DeadLetterStore, open_state
+from pipeline.state.base import LetterSnapshot, StoredLetter
 
 log = get_logger("index.deadletters")
 
@@ -57,48 +55,22 @@ REASON_CHARS = 300  # of a reason, in listings
 
 
 @dataclass(frozen=True)
-class _FileSnapshot:
-    """The part of the file present when it was read: later appends are never touched."""
+class _Fallback:
+    """The fallback store and what it held when read: letters stored later are never touched."""
 
-    path: Path
-    size: int
-    inode: int | None
+    store: DeadLetterStore
+    snapshot: LetterSnapshot
 
+    def letters(self) -> Iterator[StoredLetter]:
+        return self.store.letters(self.snapshot)
 
-@dataclass(frozen=True)
-class _FileLine:
-    digest: str  # sha256 of the raw line: how a rewrite recognises it
-    letter: dict[str, Any] | None  # None: not a readable letter (kept as it is)
-
-
-def _snapshot(path: Path) -> _FileSnapshot:
-    if not path.exists():
-        return _FileSnapshot(path, 0, None)
-    with locked(path):  # no appender is half-way through a line
-        stat = path.stat()
-    return _FileSnapshot(path, stat.st_size, stat.st_ino)
+    def remove(self, keys: set[str]) -> tuple[int, str]:
+        return self.store.remove(self.snapshot, keys)
 
 
-def _file_lines(snapshot: _FileSnapshot) -> Iterator[_FileLine]:
-    if snapshot.size == 0:
-        return
-    with snapshot.path.open("rb") as lines:
-        read = 0
-        for raw in lines:
-            read += len(raw)
-            if read > snapshot.size:
-                return
-            if not raw.strip():
-                continue
-            yield _FileLine(hashlib.sha256(raw.rstrip(b"\n")).hexdigest(), _parse_letter(raw))
-
-
-def _parse_letter(raw: bytes) -> dict[str, Any] | None:
-    try:
-        letter = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return letter if isinstance(letter, dict) and letter.get("article_id") else None
+def _read_fallback(settings: Settings) -> _Fallback:
+    store = open_state(settings).deadletters()
+    return _Fallback(store, store.snapshot())
 
 
 def _index_exists(es: Elasticsearch, index: str) -> bool:
@@ -166,16 +138,16 @@ class DeadLetterListing:
 
 
 def count_file_letters(settings: Settings) -> int:
-    """Letters in the JSON lines fallback (`index status` shows them beside the index's count)."""
-    return sum(1 for line in _file_lines(_snapshot(deadletter_file(settings))) if line.letter is not None)
+    """Letters in the fallback (`index status` shows them beside the index's count)."""
+    return open_state(settings).deadletters().count()
 
 
 def list_deadletters(es: Elasticsearch | None, settings: Settings, latest: int = 10) -> DeadLetterListing:
     """Counts by error type in both stores and the newest `latest` letters. Without a client
     (engine unreachable), the file alone."""
     names = IndexNames(settings.elasticsearch.index_prefix)
-    path = deadletter_file(settings)
-    listing = DeadLetterListing(index=names.deadletter, file=str(path))
+    fallback = _read_fallback(settings)
+    listing = DeadLetterListing(index=names.deadletter, file=fallback.store.where)
     newest: list[tuple[str, int, dict[str, Any]]] = []  # (failed_at, arrival, summary): a bounded min-heap
     arrival = itertools.count()
 
@@ -191,7 +163,7 @@ def list_deadletters(es: Elasticsearch | None, settings: Settings, latest: int =
             listing.in_index = _list_index(es, names.deadletter, listing, latest, consider)
         except (ApiError, TransportError) as exc:
             listing.index_error = str(exc)
-    for line in _file_lines(_snapshot(path)):
+    for line in fallback.letters():
         if line.letter is None:
             listing.unreadable_lines += 1
             continue
@@ -275,7 +247,7 @@ class _Copy:
     failed_at: str
     error_type: str
     where: str  # "index" or "file"
-    digest: str = ""  # file: the line's hash
+    digest: str = ""  # fallback: the letter's key there (a file line's hash, a table row's id)
     seq_no: int | None = None  # index: the version read, so a newer letter is never deleted
     primary_term: int | None = None
 
@@ -284,7 +256,7 @@ def retry_deadletters(es: Elasticsearch, settings: Settings, tally: Tally | None
     """Replay every replayable dead letter into the write alias; remove the resolved ones."""
     names = IndexNames(settings.elasticsearch.index_prefix)
     write_alias = ensure_write_alias(es, settings)
-    snapshot = _snapshot(deadletter_file(settings))
+    snapshot = _read_fallback(settings)
     copies = _inventory(es, names.deadletter, snapshot)
     newest = {article_id: max(found, key=_recency) for article_id, found in copies.items()}
     report = ReplayReport()
@@ -332,7 +304,7 @@ def retry_deadletters(es: Elasticsearch, settings: Settings, tally: Tally | None
         for copy in found
     ]
     report.removed_from_index = _delete_index_copies(es, names.deadletter, [c for c in doomed if c.where == "index"])
-    removed, left_alone = _rewrite_file(snapshot, {c.digest for c in doomed if c.where == "file"})
+    removed, left_alone = snapshot.remove({c.digest for c in doomed if c.where == "file"})
     report.removed_from_file, report.file_left_alone = removed, left_alone
     log_event(
         log,
@@ -350,7 +322,7 @@ def _recency(copy: _Copy) -> tuple[str, bool]:
     return copy.failed_at, copy.where == "index"  # ISO 8601 UTC text sorts by time; a tie goes to the index
 
 
-def _inventory(es: Elasticsearch, index: str, snapshot: _FileSnapshot) -> dict[str, list[_Copy]]:
+def _inventory(es: Elasticsearch, index: str, snapshot: _Fallback) -> dict[str, list[_Copy]]:
     """Every stored copy of every letter, without the documents (they may be many and large)."""
     copies: dict[str, list[_Copy]] = {}
     for hit in _index_hits(es, index, source=["article_id", "failed_at", "error_type"]):
@@ -365,19 +337,19 @@ def _inventory(es: Elasticsearch, index: str, snapshot: _FileSnapshot) -> dict[s
                 primary_term=hit["_primary_term"],
             )
         )
-    for line in _file_lines(snapshot):
+    for line in snapshot.letters():
         if line.letter is None:
             continue
         letter = line.letter
         article_id = str(letter["article_id"])
         copies.setdefault(article_id, []).append(
-            _Copy(article_id, str(letter.get("failed_at", "")), str(letter.get("error_type", "")), "file", line.digest)
+            _Copy(article_id, str(letter.get("failed_at", "")), str(letter.get("error_type", "")), "file", line.key)
         )
     return copies
 
 
 def _newest_letters(
-    es: Elasticsearch, index: str, snapshot: _FileSnapshot, newest: Mapping[str, _Copy]
+    es: Elasticsearch, index: str, snapshot: _Fallback, newest: Mapping[str, _Copy]
 ) -> Iterator[dict[str, Any]]:
     """The full newest letter of each article: from the index in mget pages, then from the file."""
     from_index = [c.article_id for c in newest.values() if c.where == "index"]
@@ -385,9 +357,9 @@ def _newest_letters(
         docs = es.mget(index=index, ids=from_index[start : start + PAGE]).body["docs"]
         yield from (dict(doc["_source"]) for doc in docs if doc.get("found"))
     wanted = {c.digest for c in newest.values() if c.where == "file"}
-    for line in _file_lines(snapshot):
-        if line.letter is not None and line.digest in wanted:
-            wanted.discard(line.digest)  # an identical line twice is one letter
+    for line in snapshot.letters():
+        if line.letter is not None and line.key in wanted:
+            wanted.discard(line.key)  # an identical line twice is one letter
             yield line.letter
 
 
@@ -450,39 +422,3 @@ def _delete_index_copies(es: Elasticsearch, index: str, copies: Iterable[_Copy])
                 reason = str(result.get("error"))
                 log_event(log, "deadletter_delete_refused", logging.WARNING, id=result.get("_id"), reason=reason)
     return removed
-
-
-def _rewrite_file(snapshot: _FileSnapshot, doomed: set[str]) -> tuple[int, str]:
-    """Drop the doomed lines of the part read; everything else, and later appends, stay.
-
-    Written to a new file, synced and renamed over the old one under the lock, so a crash leaves
-    the old file or the new one, never half of each.
-    """
-    path = snapshot.path
-    if not doomed or snapshot.size == 0:
-        return 0, ""
-    with locked(path):
-        if not path.exists() or path.stat().st_ino != snapshot.inode:
-            why = f"{path} was rewritten by another retry meanwhile; its letters are left for the next retry"
-            log_event(log, "deadletter_file_left_alone", logging.WARNING, reason=why)
-            return 0, why
-        removed = 0
-        temporary = path.with_name(path.name + ".rewrite")
-        with path.open("rb") as old, open_private_binary(temporary) as new:  # the file it replaces was 0600
-            read = 0
-            for raw in old:
-                read += len(raw)
-                if read <= snapshot.size and raw.strip() and hashlib.sha256(raw.rstrip(b"\n")).hexdigest() in doomed:
-                    removed += 1
-                    continue
-                new.write(raw)
-            new.flush()
-            os.fsync(new.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    log_event(log, "deadletter_file_rewritten", file=str(path), removed=removed)
-    return removed, ""

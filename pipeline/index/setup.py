@@ -18,7 +18,7 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
 
 from pipeline.config import Settings
-from pipeline.index.bulk import IndexReport, deadletter_file, document_action, index_documents
+from pipeline.index.bulk import IndexReport, document_action, index_documents
 from pipeline.index.deadletters import count_file_letters
 from pipeline.index.mapping import (
     DEADLETTER_MAPPINGS,
@@ -33,6 +33,7 @@ from pipeline.index.mapping import (
 )
 from pipeline.logs import get_logger, log_event
 from pipeline.outcomes import Tally
+from pipeline.state import open_state
 
 log = get_logger("index.setup")
 
@@ -366,7 +367,7 @@ def index_status(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
         "deadletters": deadletters,
         # The fallback the dead-letter index could not take; `chancery deadletters retry` drains both.
         "deadletters_in_file": count_file_letters(settings),
-        "deadletter_file": str(deadletter_file(settings)),
+        "deadletter_file": open_state(settings).deadletters().where,
         "mapping_version": MAPPING_VERSION,
     }
 

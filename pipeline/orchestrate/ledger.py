@@ -15,12 +15,16 @@ so a writer that dies mid-file leaves a known capture, not an orphan file. It be
 ``claimed`` by exactly one processing run at a time, and ``done`` only when every article in it
 ended indexed, dead-lettered or in a named non-article outcome.
 
-The claim is one ``BEGIN IMMEDIATE`` transaction (SQLite's write lock), so two drains at
-once never take the same capture. A ``claimed`` or ``writing`` capture is *abandoned*, and
-can be claimed again, when its holder's process is gone (same host: its pid no longer
-runs) or, for a claim, when the claim is older than the lease (another host, or a hung
-worker). A capture abandoned MAX_ATTEMPTS times is parked as ``failed``.
-Plain sqlite3, no Airflow: the CLI, the tests and the DAG tasks share it.
+The claim is one transaction, so two drains at once never take the same capture: on SQLite
+(one machine) ``BEGIN IMMEDIATE`` holds the file's write lock; on PostgreSQL (several hosts,
+``CHANCERY_STATE_URL``) the claimer takes its rows ``FOR UPDATE SKIP LOCKED``, so drains on
+other hosts claim other captures meanwhile. Each claim (and each capture being written) carries
+its holder (``claimed_by``, host, pid) and a lease expiry (``lease_expires``), which the holder
+extends while it works (``renew``). A ``claimed`` or ``writing`` capture is *abandoned*, and can
+be claimed again, when its holder's process is gone (same host: its pid no longer runs) or its
+lease ran out (another host, a killed or hung worker); the old holder's late ``mark_done`` is then
+refused. A capture abandoned MAX_ATTEMPTS times is parked as ``failed``.
+No Airflow: the CLI, the tests and the DAG tasks share it (``pipeline.state.open_state(settings).ledger()``).
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -39,13 +41,16 @@ from typing import Any
 
 from pipeline.fetch.seen import capture_key
 from pipeline.logs import get_logger, log_event
-from pipeline.statefiles import private_database
+from pipeline.state.base import Database, Row, process_running
+
+__all__ = ["MAX_ATTEMPTS", "Capture", "CaptureLedger", "CaptureStatus", "process_running"]
 
 log = get_logger("orchestrate.ledger")
 
 MAX_ATTEMPTS = 3  # a capture that failed (or was abandoned) this many times is parked as `failed`
-BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock before SQLite gives up
 
+# A capture's key (``path``) is an opaque string: a local path or an object-store URI. The ledger
+# never opens it; whoever processes the capture does.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS captures (
     path        TEXT PRIMARY KEY,
@@ -53,18 +58,19 @@ CREATE TABLE IF NOT EXISTS captures (
     run_id      TEXT NOT NULL DEFAULT '',
     dag_id      TEXT NOT NULL DEFAULT '',
     sources     TEXT NOT NULL DEFAULT '[]',
-    recorded_at REAL NOT NULL,
+    recorded_at DOUBLE PRECISION NOT NULL,
     claimed_by  TEXT,
-    claimed_at  REAL,
-    done_at     REAL,
+    claimed_at  DOUBLE PRECISION,
+    done_at     DOUBLE PRECISION,
     attempts    INTEGER NOT NULL DEFAULT 0,
     counts      TEXT NOT NULL DEFAULT '{}',
     error       TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS captures_status ON captures (status, recorded_at);
+CREATE INDEX IF NOT EXISTS captures_status ON captures (status, recorded_at)
 """
 # Columns added after the first release; a ledger written before gets them on open.
-_ADDED_COLUMNS = {"claimed_host": "TEXT", "claimed_pid": "INTEGER"}
+_ADDED_COLUMNS = {"captures": {"claimed_host": "TEXT", "claimed_pid": "INTEGER", "lease_expires": "DOUBLE PRECISION"}}
+_NO_HOLDER = "claimed_by=NULL, claimed_at=NULL, claimed_host=NULL, claimed_pid=NULL, lease_expires=NULL"
 
 
 class CaptureStatus(str, Enum):
@@ -90,6 +96,7 @@ class Capture:
     claimed_at: float | None = None
     claimed_host: str | None = None
     claimed_pid: int | None = None
+    lease_expires: float | None = None
     done_at: float | None = None
     attempts: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -107,6 +114,7 @@ class Capture:
             "claimed_at": self.claimed_at,
             "claimed_host": self.claimed_host,
             "claimed_pid": self.claimed_pid,
+            "lease_expires": self.lease_expires,
             "done_at": self.done_at,
             "attempts": self.attempts,
             "counts": dict(self.counts),
@@ -114,67 +122,41 @@ class Capture:
         }
 
 
-def process_running(pid: int) -> bool:
-    """Whether a process of this host still runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it runs
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # no /proc (not Linux), or it ended just now: kill(0) said it ran
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 class CaptureLedger:
-    """SQLite-backed ledger at ``path`` (``settings.ledger_db``); every method is one short transaction."""
+    """The ledger on a state database (``open_state(settings).ledger()``); every method is one short transaction.
 
-    def __init__(self, path: Path, lease_seconds: float = 3600.0, clock: Any = time.time) -> None:
-        self.path = Path(path)
+    ``database`` may be a path: the SQLite file there (``settings.ledger_db`` is the home's).
+    ``lease_seconds``: how long a claim (or a capture being written) is its holder's without a ``renew``.
+    """
+
+    def __init__(self, database: Database | Path, lease_seconds: float = 3600.0, clock: Any = time.time) -> None:
+        if isinstance(database, Path):
+            from pipeline.state.sqlite import SqliteDatabase
+
+            database = SqliteDatabase(database)
+        self.db = database
+        self.where = database.where
+        self.path = Path(database.where) if database.kind == "sqlite" else None  # the SQLite file, for tests
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._host = socket.gethostname()
-        with closing(sqlite3.connect(private_database(self.path), timeout=BUSY_TIMEOUT_S)) as db:  # 0600
-            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the one writer
-            db.executescript(_SCHEMA)
-            present = {row[1] for row in db.execute("PRAGMA table_info(captures)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in present:
-                    db.execute(f"ALTER TABLE captures ADD COLUMN {column} {kind}")
-            db.commit()
+        database.ensure_schema(_SCHEMA, _ADDED_COLUMNS)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's write lock from its first statement."""
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
-            db.row_factory = sqlite3.Row
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Capture]:
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
-            db.row_factory = sqlite3.Row
-            return [_capture(row) for row in db.execute(sql, args)]
+    def _holder(self, worker: str, now: float) -> tuple[str, float, str, int, float]:
+        """claimed_by, claimed_at, claimed_host, claimed_pid, lease_expires of a claim taken now."""
+        return worker, now, self._host, os.getpid(), now + self.lease_seconds
 
     def record(self, paths: Iterable[Path | str], run_id: str, dag_id: str = "", sources: Sequence[str] = ()) -> int:
         """Record closed WARCs as pending; a path seen before (a rerun rewrote it) is pending again."""
         now = self._clock()
         rows = [(capture_key(p), run_id, dag_id, json.dumps(list(sources)), now) for p in paths]
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.executemany(
                 "INSERT INTO captures (path, status, run_id, dag_id, sources, recorded_at)"
                 " VALUES (?, 'pending', ?, ?, ?, ?)"
                 " ON CONFLICT(path) DO UPDATE SET status='pending', run_id=excluded.run_id,"
                 " dag_id=excluded.dag_id, sources=excluded.sources, recorded_at=excluded.recorded_at,"
-                " claimed_by=NULL, claimed_at=NULL, claimed_host=NULL, claimed_pid=NULL, attempts=0, error=''",
+                f" {_NO_HOLDER}, attempts=0, error=''",
                 rows,
             )
         for row in rows:
@@ -186,16 +168,16 @@ class CaptureLedger:
     ) -> None:
         """Before the WARC is opened: ``worker`` (this process) is writing it; a rerun's rewrite starts over."""
         now = self._clock()
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.execute(
                 "INSERT INTO captures (path, status, run_id, dag_id, sources, recorded_at, claimed_by, claimed_at,"
-                " claimed_host, claimed_pid) VALUES (?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?)"
+                " claimed_host, claimed_pid, lease_expires) VALUES (?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(path) DO UPDATE SET status='writing', run_id=excluded.run_id, dag_id=excluded.dag_id,"
                 " sources=excluded.sources, recorded_at=excluded.recorded_at, claimed_by=excluded.claimed_by,"
                 " claimed_at=excluded.claimed_at, claimed_host=excluded.claimed_host,"
-                " claimed_pid=excluded.claimed_pid, attempts=0, counts='{}', error='', done_at=NULL",
-                (capture_key(path), run_id, dag_id, json.dumps(list(sources)), now, worker, now, self._host,
-                 os.getpid()),
+                " claimed_pid=excluded.claimed_pid, lease_expires=excluded.lease_expires,"
+                " attempts=0, counts='{}', error='', done_at=NULL",
+                (capture_key(path), run_id, dag_id, json.dumps(list(sources)), now, *self._holder(worker, now)),
             )
         log_event(log, "capture_writing", path=capture_key(path), run_id=run_id, worker=worker)
 
@@ -206,11 +188,11 @@ class CaptureLedger:
         (past the lease, from another host) read only part of it, so the whole file is processed again.
         """
         key = capture_key(path)
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.execute(
                 "UPDATE captures SET status='claimed', claimed_by=?, claimed_at=?, claimed_host=?, claimed_pid=?,"
-                " attempts=attempts+1, done_at=NULL WHERE path=?",
-                (worker, self._clock(), self._host, os.getpid(), key),
+                " lease_expires=?, attempts=attempts+1, done_at=NULL WHERE path=?",
+                (*self._holder(worker, self._clock()), key),
             )
         (capture,) = self.get_many([key])
         log_event(log, "capture_claimed", path=key, worker=worker, attempt=capture.attempts)
@@ -218,51 +200,59 @@ class CaptureLedger:
 
     def discard(self, path: Path | str, worker: str) -> bool:
         """The writer wrote no file after all (its run failed before opening it): forget the capture."""
-        with self._write() as db:
-            cur = db.execute(
+        with self.db.transaction() as db:
+            deleted = db.execute(
                 "DELETE FROM captures WHERE path=? AND status='writing' AND claimed_by=?", (capture_key(path), worker)
-            )
-        return cur.rowcount == 1
+            ).rowcount
+        return deleted == 1
 
     def claim(self, worker: str, limit: int = 1) -> list[Capture]:
-        """Atomically take up to ``limit`` pending (or abandoned) captures for ``worker``, oldest first."""
+        """Atomically take up to ``limit`` pending (or abandoned) captures for ``worker``, oldest first.
+
+        Read a page at a time, each no larger than what is still wanted: on PostgreSQL the rows read
+        are locked until the claim commits (others skip them), so reading more would hide captures
+        another drain could take meanwhile.
+        """
         now = self._clock()
-        with self._write() as db:
-            rows = db.execute(
-                "SELECT * FROM captures WHERE status IN ('pending', 'writing', 'claimed')"
-                " ORDER BY recorded_at, path"
-            ).fetchall()
-            paths: list[str] = []
-            for row in rows:
-                if len(paths) >= limit:
+        paths: list[str] = []
+        after: tuple[float, str] = (-1.0, "")
+        with self.db.transaction() as db:
+            while len(paths) < limit:
+                rows = db.execute(
+                    "SELECT * FROM captures WHERE (status = 'pending' OR (status IN ('writing', 'claimed') AND"
+                    " (claimed_host = ? OR COALESCE(lease_expires, COALESCE(claimed_at, 0) + ?) < ?)))"
+                    " AND (recorded_at > ? OR (recorded_at = ? AND path > ?))"
+                    f" ORDER BY recorded_at, path LIMIT ?{self.db.for_update}{self.db.skip_locked}",
+                    (self._host, self.lease_seconds, now, after[0], after[0], after[1], limit - len(paths)),
+                ).rows
+                if not rows:
                     break
-                if row["status"] != CaptureStatus.PENDING.value:
-                    if not self._abandoned(row, now):
-                        continue
-                    if row["attempts"] >= MAX_ATTEMPTS:
-                        error = f"abandoned {row['attempts']} times (last by {row['claimed_by']}): parked"
-                        db.execute(
-                            "UPDATE captures SET status='failed', error=?, claimed_by=NULL, claimed_at=NULL,"
-                            " claimed_host=NULL, claimed_pid=NULL WHERE path=?",
-                            (error, row["path"]),
-                        )
-                        log_event(log, "capture_failed", path=row["path"], status="failed", error=error)
-                        continue
-                    log_event(log, "capture_abandoned", path=row["path"], status=row["status"],
-                              holder=row["claimed_by"], pid=row["claimed_pid"], host=row["claimed_host"])
-                paths.append(row["path"])
+                for row in rows:
+                    after = (row["recorded_at"], row["path"])
+                    if row["status"] != CaptureStatus.PENDING.value:
+                        if not self._abandoned(row, now):
+                            continue
+                        if row["attempts"] >= MAX_ATTEMPTS:
+                            error = f"abandoned {row['attempts']} times (last by {row['claimed_by']}): parked"
+                            db.execute(f"UPDATE captures SET status='failed', error=?, {_NO_HOLDER} WHERE path=?",
+                                       (error, row["path"]))
+                            log_event(log, "capture_failed", path=row["path"], status="failed", error=error)
+                            continue
+                        log_event(log, "capture_abandoned", path=row["path"], status=row["status"],
+                                  holder=row["claimed_by"], pid=row["claimed_pid"], host=row["claimed_host"])
+                    paths.append(row["path"])
             db.executemany(
                 "UPDATE captures SET status='claimed', claimed_by=?, claimed_at=?, claimed_host=?, claimed_pid=?,"
-                " attempts=attempts+1 WHERE path=?",
-                [(worker, now, self._host, os.getpid(), p) for p in paths],
+                " lease_expires=?, attempts=attempts+1 WHERE path=?",
+                [(*self._holder(worker, now), p) for p in paths],
             )
         claimed = self.get_many(paths)
         for c in claimed:
             log_event(log, "capture_claimed", path=c.path, worker=worker, attempt=c.attempts)
         return claimed
 
-    def _abandoned(self, row: sqlite3.Row, now: float) -> bool:
-        """A held capture whose holder is gone: its process died (this host), or its claim outlived the lease.
+    def _abandoned(self, row: Row, now: float) -> bool:
+        """A held capture whose holder is gone: its process died (this host), or its lease ran out.
 
         A capture being written by a live process of this host is never taken, whatever its age:
         reading a WARC still being written would process only part of it.
@@ -272,18 +262,34 @@ class CaptureLedger:
                 return True
             if row["status"] == CaptureStatus.WRITING.value:
                 return False
-        return bool((row["claimed_at"] or 0.0) < now - self.lease_seconds)
+        expires = row["lease_expires"]
+        if expires is None:  # claimed by a release before leases were stored: the claim's age decides
+            expires = (row["claimed_at"] or 0.0) + self.lease_seconds
+        return bool(expires < now)
+
+    def renew(self, path: str, worker: str) -> bool:
+        """``worker`` still works on its capture: its lease runs ``lease_seconds`` from now.
+
+        False: the claim was lost (taken over past its lease); its work will not be marked done.
+        """
+        with self.db.transaction() as db:
+            renewed = db.execute(
+                "UPDATE captures SET lease_expires=? WHERE path=? AND status IN ('claimed', 'writing')"
+                " AND claimed_by=?",
+                (self._clock() + self.lease_seconds, path, worker),
+            ).rowcount
+        if renewed != 1:
+            log_event(log, "capture_claim_lost", path=path, worker=worker)
+        return renewed == 1
 
     def mark_done(self, path: str, worker: str, counts: dict[str, int]) -> bool:
         """Done with its counts, if ``worker`` still holds the claim (False: the claim was lost)."""
-        with self._write() as db:
-            cur = db.execute(
-                "UPDATE captures SET status='done', done_at=?, counts=?, error='', claimed_by=NULL,"
-                " claimed_at=NULL, claimed_host=NULL, claimed_pid=NULL"
+        with self.db.transaction() as db:
+            ok = db.execute(
+                f"UPDATE captures SET status='done', done_at=?, counts=?, error='', {_NO_HOLDER}"
                 " WHERE path=? AND status='claimed' AND claimed_by=?",
                 (self._clock(), json.dumps(counts, sort_keys=True), path, worker),
-            )
-            ok = cur.rowcount == 1
+            ).rowcount == 1
         log_event(log, "capture_done" if ok else "capture_claim_lost", path=path, worker=worker, **counts)
         return ok
 
@@ -293,32 +299,28 @@ class CaptureLedger:
         Nothing about the capture itself failed, so an outage never parks a capture as failed.
         False when ``worker`` no longer held it.
         """
-        with self._write() as db:
-            cur = db.execute(
-                "UPDATE captures SET status='pending', error=?, attempts=MAX(0, attempts-1), claimed_by=NULL,"
-                " claimed_at=NULL, claimed_host=NULL, claimed_pid=NULL"
-                " WHERE path=? AND status IN ('claimed', 'writing') AND claimed_by=?",
+        with self.db.transaction() as db:
+            ok = db.execute(
+                "UPDATE captures SET status='pending', error=?, attempts=CASE WHEN attempts > 0 THEN attempts - 1"
+                f" ELSE 0 END, {_NO_HOLDER} WHERE path=? AND status IN ('claimed', 'writing') AND claimed_by=?",
                 (reason[:2000], path, worker),
-            )
-            ok = cur.rowcount == 1
+            ).rowcount == 1
         log_event(log, "capture_released" if ok else "capture_claim_lost", path=path, worker=worker,
                   reason=reason[:200])
         return ok
 
     def mark_failed(self, path: str, worker: str, error: str) -> CaptureStatus | None:
         """Back to pending with the error, or failed after MAX_ATTEMPTS; None when the claim was lost."""
-        with self._write() as db:
+        with self.db.transaction() as db:
             row = db.execute(
-                "SELECT attempts FROM captures WHERE path=? AND status='claimed' AND claimed_by=?", (path, worker)
+                f"SELECT attempts FROM captures WHERE path=? AND status='claimed' AND claimed_by=?{self.db.for_update}",
+                (path, worker),
             ).fetchone()
             if row is None:
                 return None
-            status = CaptureStatus.FAILED if row[0] >= MAX_ATTEMPTS else CaptureStatus.PENDING
-            db.execute(
-                "UPDATE captures SET status=?, error=?, claimed_by=NULL, claimed_at=NULL, claimed_host=NULL,"
-                " claimed_pid=NULL WHERE path=?",
-                (status.value, error[:2000], path),
-            )
+            status = CaptureStatus.FAILED if row["attempts"] >= MAX_ATTEMPTS else CaptureStatus.PENDING
+            db.execute(f"UPDATE captures SET status=?, error=?, {_NO_HOLDER} WHERE path=?",
+                       (status.value, error[:2000], path))
         log_event(log, "capture_failed", path=path, worker=worker, status=status.value, error=error[:200])
         return status
 
@@ -339,13 +341,12 @@ class CaptureLedger:
         if run_id is not None:
             where.append("run_id=?")
             args.append(run_id)
-        with self._write() as db:
-            cur = db.execute(
+        with self.db.transaction() as db:
+            changed = db.execute(
                 "UPDATE captures SET status='pending', attempts=0, error='', recorded_at=?"
                 f" WHERE {' AND '.join(where)}",
                 [self._clock(), *args],
-            )
-            changed = cur.rowcount
+            ).rowcount
         log_event(log, "captures_marked_pending", count=changed)
         return int(changed)
 
@@ -353,7 +354,8 @@ class CaptureLedger:
         if not paths:
             return []
         marks = ",".join("?" * len(paths))
-        return self._read(f"SELECT * FROM captures WHERE path IN ({marks}) ORDER BY recorded_at, path", paths)
+        rows = self.db.read(f"SELECT * FROM captures WHERE path IN ({marks}) ORDER BY recorded_at, path", paths)
+        return [_capture(row) for row in rows]
 
     def list(self, status: CaptureStatus | None = None, run_id: str | None = None, limit: int = 1000) -> list[Capture]:
         where, args = ["1=1"], list[Any]()
@@ -363,16 +365,17 @@ class CaptureLedger:
         if run_id is not None:
             where.append("run_id=?")
             args.append(run_id)
-        return self._read(
+        rows = self.db.read(
             f"SELECT * FROM captures WHERE {' AND '.join(where)} ORDER BY recorded_at, path LIMIT ?", [*args, limit]
         )
+        return [_capture(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
-            return {status: n for status, n in db.execute("SELECT status, COUNT(*) FROM captures GROUP BY status")}
+        rows = self.db.read("SELECT status, COUNT(*) AS n FROM captures GROUP BY status")
+        return {str(row["status"]): int(row["n"]) for row in rows}
 
 
-def _capture(row: sqlite3.Row) -> Capture:
+def _capture(row: Row) -> Capture:
     return Capture(
         path=row["path"],
         status=CaptureStatus(row["status"]),
@@ -384,6 +387,7 @@ def _capture(row: sqlite3.Row) -> Capture:
         claimed_at=row["claimed_at"],
         claimed_host=row["claimed_host"],
         claimed_pid=row["claimed_pid"],
+        lease_expires=row.get("lease_expires"),
         done_at=row["done_at"],
         attempts=row["attempts"],
         counts=json.loads(row["counts"]),

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
-from pipeline.gate import HeldPage, OutOfScopeStore, Scopes, source_scopes
+from pipeline.gate import HeldPage, Scopes, source_scopes
 from pipeline.logs import get_logger, log_event
 from pipeline.orchestrate.errors import EngineDown, FetchBatchError, RateLimited, SourceGone
 from pipeline.orchestrate.ledger import Capture, CaptureLedger, CaptureStatus
 from pipeline.orchestrate.messages import EventRequest
 from pipeline.outcomes import Outcome, Tally
 from pipeline.sources import Scope
+from pipeline.state import open_state
 from pipeline.statefiles import private_dir, write_private
 
 if TYPE_CHECKING:
@@ -119,27 +120,44 @@ def fetch_capture(
     refetch: bool = False,
     show_progress: bool | None = None,  # None: bars only on a terminal
 ) -> FetchRun:
-    """``run_fetch`` with its capture in the ledger from before the WARC is opened, held by ``worker``.
+    """``run_fetch`` with its capture in the ledger from before the WARC is opened, held by ``worker``; then published.
 
-    On success the capture is still ``writing``, held by this process: the caller records it
-    pending (a DAG's fetch task) or claims it to process it itself (``chancery ingest``). If this
-    process dies meanwhile, the capture is abandoned and the next drain processes what the WARC
-    holds. If the fetch raises (or is interrupted), what was written is recorded pending before
-    the error goes on, so nothing fetched waits for a process that is gone.
+    The capture is named by its URI (pipeline/captures.py). Once the WARC is closed it is published
+    to ``CHANCERY_CAPTURES_URL`` (nothing to do without one). On success the capture is still
+    ``writing``, held by this process: the caller records it pending (a DAG's fetch task) or claims
+    it to process it itself (``chancery ingest``). If this process dies meanwhile, the capture is
+    abandoned and the next drain processes what the WARC holds. If the fetch raises (or is
+    interrupted), what was written is recorded pending before the error goes on, so nothing fetched
+    waits for a process that is gone.
+
+    A capture that is not in the captures store (its upload failed: ``CaptureUploadFailed``, or the
+    fetch stopped before it) stays ``writing``, held by this process: its WARC is on this host
+    only, so no other host may claim it before the lease runs out. Once this process is gone, a
+    drain on this host claims it and uploads it before processing it (``CaptureStore.readable``).
     """
+    from pipeline.captures import CaptureStore, CaptureUploadFailed
     from pipeline.fetch import run_fetch
     from pipeline.fetch.run import capture_path
 
-    path = capture_path(settings, out_dir, run_id)
-    ledger.record_writing(path, run_id, worker, dag_id=dag_id, sources=[s.id for s in sources])
+    store = CaptureStore.of(settings)
+    path = capture_path(out_dir, run_id)
+    uri = store.uri(path)
+    ledger.record_writing(uri, run_id, worker, dag_id=dag_id, sources=[s.id for s in sources])
     try:
-        return run_fetch(settings, list(sources), window, run_id, out_dir, refetch=refetch, show_progress=show_progress)
+        fetched = run_fetch(settings, list(sources), window, run_id, out_dir, refetch=refetch,
+                            show_progress=show_progress)
+        try:
+            store.publish(path, uri)
+        except CaptureUploadFailed as exc:
+            exc.fetch_report = fetched.report.to_dict()
+            raise
     except BaseException:
-        if path.is_file():
-            ledger.record([path], run_id=run_id, dag_id=dag_id, sources=[s.id for s in sources])
-        else:
-            ledger.discard(path, worker)
+        if not path.is_file():  # nothing was written (publishing removes the file only once it succeeded)
+            ledger.discard(uri, worker)
+        elif not store.remote:
+            ledger.record([uri], run_id=run_id, dag_id=dag_id, sources=[s.id for s in sources])
         raise
+    return fetched
 
 
 def fetch_batch(
@@ -173,7 +191,7 @@ def fetch_batch(
     if out_dir.exists():
         shutil.rmtree(out_dir)  # this task's own earlier try: rewrite the batch
     private_dir(out_dir)
-    ledger = CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    ledger = open_state(settings).ledger()
     warcs: list[str] = []
     per_source: dict[str, dict[str, int]] = {}
     failures: dict[str, str] = {}
@@ -197,12 +215,16 @@ def fetch_batch(
             log_event(log, "source_failed", source=source.id, kind=part.kind_label, run_id=run_id,
                       outcome=SOURCE_ERROR, reason=failures[source.id])
             continue
-        paths = [str(Path(p).resolve()) for p in fetched.warc_paths]
+        paths = [fetched.capture.uri]
         ledger.record(paths, run_id=run_id, dag_id=dag_id, sources=[source.id])
         warcs.extend(paths)
-        counts = per_source.setdefault(source.id, {})
-        for outcome, n in _source_counts(fetched, source.id).items():
-            counts[outcome] = counts.get(outcome, 0) + n
+        per_source.setdefault(source.id, {})
+        # By the source each record names: an archive file's records keep the source that first
+        # captured them (WARC-Chancery-Source), and they count there, not under the file.
+        for owner, outcomes in _source_counts(fetched).items():
+            counts = per_source.setdefault(owner, {})
+            for outcome, n in outcomes.items():
+                counts[outcome] = counts.get(outcome, 0) + n
         log_event(log, "source_fetched", source=source.id, kind=part.kind_label, run_id=run_id, warcs=len(paths),
                   seconds=round(time.monotonic() - started, 2))
     result = {
@@ -245,10 +267,10 @@ def _batch_error(failures: dict[str, str], kinds: dict[str, str]) -> FetchBatchE
     return FetchBatchError(message, failures)
 
 
-def _source_counts(fetched: Any, source_id: str) -> dict[str, int]:
-    """Outcome counts of one source from a FetchRun's report."""
-    counts = fetched.report.counts_by_source().get(source_id, {})
-    return {str(k): int(v) for k, v in counts.items()}
+def _source_counts(fetched: Any) -> dict[str, dict[str, int]]:
+    """Outcome counts per source id from a FetchRun's report."""
+    return {str(source): {str(k): int(v) for k, v in counts.items()}
+            for source, counts in fetched.report.counts_by_source().items()}
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -362,24 +384,49 @@ def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture,
     ``out_of_scope``, and its offset is kept in the out-of-scope store for a replay); the capture is
     marked done with its counts, and the seen-store confirms exactly the records whose processing
     finished (so feeds' validators are stored, and those pages are skipped from now on). Left pending: the
-    engine went away (``EngineUnavailable``) or refused documents past its retry budget; the claim
-    is released without using an attempt. Anything else is a bug or a setup error, not the
-    capture's fault: the claim is released with the error and the error goes on.
+    engine went away (``EngineUnavailable``) or refused documents past its retry budget, or the
+    captures store could not be reached (``CaptureStoreUnavailable``); the claim is released without
+    using an attempt. A capture this host still has to upload whose upload fails (``CaptureUploadFailed``)
+    is left pending too, but stays claimed here: no other host can read it.
+    Failed: the capture is neither in the captures store nor on this host. Anything else is a bug
+    or a setup error, not the capture's fault: the claim is released with the error and the error goes on.
+
+    ``capture.path`` is the capture's URI (pipeline/captures.py): read through fsspec from an object
+    store or a share, whichever host wrote it.
     """
+    from pipeline.captures import CaptureStore, CaptureStoreUnavailable, CaptureUploadFailed
     from pipeline.index.bulk import index_articles
     from pipeline.index.client import EngineUnavailable
-    from pipeline.process import Finished, process, read_inputs
+    from pipeline.process import Finished, process
 
     path = capture.path
-    if not Path(path).is_file():
+    store = CaptureStore.of(settings)
+    try:
+        readable = store.readable(path)
+    except CaptureUploadFailed as exc:
+        # Not released: the only copy is on this host, so the claim stays this worker's (no other host takes
+        # it before the lease runs out; once this process is gone, the next drain here tries the upload again).
+        reason = f"CaptureUploadFailed: {exc}"[:1000]
+        return _logged(CaptureResult(path, CaptureVerdict.LEFT_PENDING, error=reason))
+    except CaptureStoreUnavailable as exc:
+        reason = f"CaptureStoreUnavailable: {exc}"[:1000]
+        ledger.release(path, worker, reason)
+        return _logged(CaptureResult(path, CaptureVerdict.LEFT_PENDING, error=reason))
+    if not readable:
         reason = f"FileNotFoundError: capture file is gone: {path}"
         ledger.mark_failed(path, worker, reason)
         return _logged(CaptureResult(path, CaptureVerdict.FAILED, error=reason))
     tally = Tally()
     offsets: list[int] = []
     held: list[HeldPage] = []
+    # The claim's lease is renewed while pages finish, so only a worker that stopped working loses it.
+    renew_every = ledger.lease_seconds / 4
+    renewed = [time.monotonic()]
 
     def finished(result: Finished) -> None:
+        if time.monotonic() - renewed[0] >= renew_every:
+            renewed[0] = time.monotonic()
+            ledger.renew(path, worker)
         if result.warc_offset is None:
             return
         offsets.append(result.warc_offset)
@@ -387,12 +434,12 @@ def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture,
             held.append(HeldPage(path, result.warc_offset, result.url, result.source, result.score or 0.0))
 
     try:
-        pages = read_inputs([Path(path)], max_payload=settings.fetch.max_bytes)
+        pages = store.read(path, max_payload=settings.fetch.max_bytes)
         articles = process(pages, settings, tally, workers=workers, scopes=capture_scopes(settings),
                            on_finished=finished)
         report = index_articles(es, articles, settings, tally)
-    except EngineUnavailable as exc:
-        reason = f"EngineUnavailable: {exc}"[:1000]
+    except (EngineUnavailable, CaptureStoreUnavailable) as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
         ledger.release(path, worker, reason)
         indexed = tally.counts.get("indexed", 0)
         return _logged(CaptureResult(path, CaptureVerdict.LEFT_PENDING, tally, indexed=indexed, error=reason))
@@ -408,7 +455,7 @@ def process_capture(settings: Settings, ledger: CaptureLedger, capture: Capture,
         return _logged(replace(result, verdict=CaptureVerdict.LEFT_PENDING, error=reason))
     if not ledger.mark_done(path, worker, result.counts()):
         return _logged(replace(result, verdict=CaptureVerdict.CLAIM_LOST, error=f"claim lost by {worker}"))
-    OutOfScopeStore(settings.out_of_scope_db).replace(path, held)  # what is still out of scope, after a replay too
+    open_state(settings).out_of_scope().replace(path, held)  # what is still out of scope, after a replay too
     return _logged(replace(result, confirmed=confirm_seen(settings, path, offsets)))
 
 
@@ -430,17 +477,15 @@ def mark_out_of_scope_pending(settings: Settings, sources: Sequence[str] = (),
     drain re-processes those captures with the new scope; idempotent indexing leaves the articles
     already indexed unchanged, and the store keeps only what is still out of scope.
     """
-    held = OutOfScopeStore(settings.out_of_scope_db).captures(sources)
+    held = open_state(settings).out_of_scope().captures(sources)
     if not held:
         return 0, 0
-    ledger = ledger or CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    ledger = ledger or open_state(settings).ledger()
     return ledger.mark_pending(sorted(held)), sum(held.values())
 
 
 def confirm_seen(settings: Settings, path: str, offsets: Sequence[int]) -> Confirmation:
-    from pipeline.fetch.seen import SeenStore, seen_store_path
-
-    with SeenStore(seen_store_path(settings.home)) as seen:
+    with open_state(settings).seen() as seen:
         return seen.confirm(path, offsets)
 
 
@@ -505,7 +550,7 @@ def drain_captures(settings: Settings, worker: str, budget_seconds: float | None
     from pipeline.index.client import EngineUnavailable
     from pipeline.ingest import connect_ready
 
-    ledger = ledger or CaptureLedger(settings.ledger_db, settings.airflow.claim_lease_seconds)
+    ledger = ledger or open_state(settings).ledger()
     budget = settings.airflow.drain_budget_seconds if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     results: list[CaptureResult] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -60,10 +60,11 @@ def test_nightly_then_process_captures_indexes_the_day_and_a_rerun_changes_nothi
     assert process2["state"] == "success", process2["tasks"]
     assert indexed_urls(settings) == expected
 
-    # backfill_archive over the captures just written (an archive is any WARC; its records are
-    # dated by WARC-Date, i.e. today): the same articles again, so the index is unchanged.
-    today = datetime.now(UTC).date()
-    conf = {"start": today.isoformat(), "end": (today + timedelta(days=1)).isoformat(),
+    # backfill_archive over the captures just written (an archive is any WARC): its pages are dated
+    # by their own stated date (the day), as any archive's are, so the day's window finds the same
+    # articles again and the index is unchanged.
+    day = datetime.fromisoformat(LOGICAL).date() - timedelta(days=1)
+    conf = {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat(),
             "archives": " ".join(event["extra"]["warcs"]), "sources": [], "batch_size": 1}
     archive = drive(env, "test", "backfill_archive", "", json.dumps(conf))
     assert archive["state"] == "success", archive["tasks"]

@@ -10,9 +10,9 @@ from archive_servers import CcNews, article_html, diplomacy_text, warc_file
 from pipeline.config import Settings
 from pipeline.discover.ccnews import file_time, files_in_window, months
 from pipeline.fetch import run_fetch
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 WINDOW = (datetime(2016, 9, 12, tzinfo=UTC), datetime(2016, 9, 19, tzinfo=UTC))
 WIRE, OTHER = "http://wire.example", "http://elsewhere.example"

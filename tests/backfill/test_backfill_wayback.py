@@ -12,10 +12,10 @@ from archive_servers import Capture, Publisher, Wayback, article_html, diplomacy
 from pipeline.config import Settings
 from pipeline.discover.wayback import CdxRejected, original_headers, parse_cdx
 from pipeline.fetch import run_fetch
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.outcomes import StageResult
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 WINDOW = (datetime(2016, 9, 12, tzinfo=UTC), datetime(2016, 9, 19, tzinfo=UTC))
 

@@ -14,11 +14,11 @@ from pipeline.config import Settings
 from pipeline.discover import Candidate, discover
 from pipeline.fetch import run_fetch
 from pipeline.fetch.seen import capture_key
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.orchestrate.steps import confirm_seen
 from pipeline.outcomes import Outcome, StageResult
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 RECORDS = [
     ("https://news.un.org/en/story/2024/01/1", "2024-01-15T10:00:00Z", "UN envoy briefs the Council"),

@@ -11,10 +11,10 @@ from pipeline.decode import decode_page
 from pipeline.extract import extract_page
 from pipeline.fetch import run_fetch
 from pipeline.fetch.client import Fetcher
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.outcomes import Outcome
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 # Written for this test. Curly quotes are 0x93/0x94 and the apostrophe 0x92 in Windows-1252.
 TEXT = (

@@ -12,10 +12,10 @@ from fetch_newsroom import Hit, Newsroom, Reply, article, rss
 from pipeline.config import Settings
 from pipeline.fetch import FetchRun, run_fetch
 from pipeline.fetch.seen import capture_key
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.outcomes import Outcome, StageResult
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 DATE = "Mon, 15 Jan 2024 10:00:00 GMT"
 
@@ -247,15 +247,6 @@ def test_chancery_fetch_writes_warc_and_report(newsroom: Newsroom, fetch_setting
     assert {u["url"] for u in report["urls"]} == {feed, a}  # the 2023 entry is outside the window
     assert set(report["urls"][0]) >= {"url", "source", "outcome", "status", "bytes", "redirects", "seconds"}
     assert (tmp_path / "warc" / "cli-run.warc.gz").is_file()
-
-
-def test_warc_to_an_object_store_url(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:
-    url = newsroom.page("/press/store", article("Consulate reopens", "The consulate resumed visa services."))
-    source = Source(id="mfa", name="Ministry", kind=SourceKind.URLS, urls=(url,))
-    run = run_fetch(fetch_settings, [source], None, "to-store", "memory://chancery-test/captures", show_progress=False)
-    assert run.warc_urls == ["memory://chancery-test/captures/to-store.warc.gz"]
-    replayed = [p for p in iter_responses(run.warc_urls[0]) if isinstance(p, RawPage)]
-    assert [p.url for p in replayed] == [url] and run.warc_paths[0].is_file()
 
 
 def test_warc_records_are_valid_for_warcio(newsroom: Newsroom, fetch_settings: Settings, tmp_path: Path) -> None:

@@ -21,10 +21,11 @@ import pytest
 from pipeline.config import FetchSettings
 from pipeline.discover.archives import iter_archive
 from pipeline.discover.candidates import Candidate
-from pipeline.fetch.warc import CapturedResponse, WarcSink, iter_responses
+from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.models import RawPage
 from pipeline.outcomes import Outcome, StageResult
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 FETCHED = datetime(2024, 1, 15, 10, tzinfo=UTC)
 

@@ -15,9 +15,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.fetch.warc import CapturedResponse, WarcSink, iter_responses
+from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.models import RawPage
 from pipeline.outcomes import Outcome, StageResult
+from pipeline.warc import iter_responses
 
 FETCHED = datetime(2025, 6, 2, 9, tzinfo=UTC)
 LINES = 20_000  # the quadratic reader: about 160 s and 19,986 bad records

@@ -16,10 +16,10 @@ from test_fetch_run import processed
 from pipeline.config import Settings
 from pipeline.fetch import run_fetch
 from pipeline.fetch.seen import SeenStore, capture_key, page_hash, seen_store_path
-from pipeline.fetch.warc import iter_responses
 from pipeline.models import RawPage
 from pipeline.orchestrate.steps import confirm_seen
 from pipeline.sources import Source, SourceKind
+from pipeline.warc import iter_responses
 
 DATE = "Mon, 15 Jan 2024 10:00:00 GMT"
 

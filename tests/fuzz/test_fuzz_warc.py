@@ -19,9 +19,10 @@ from fuzzing import FUZZ, MB, WARC_EXAMPLES, bounded, mutated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.fetch.warc import CapturedResponse, WarcSink, iter_responses
+from pipeline.fetch.warc import CapturedResponse, WarcSink
 from pipeline.models import RawPage
 from pipeline.outcomes import Outcome, StageResult
+from pipeline.warc import iter_responses
 
 pytestmark = pytest.mark.slow
 

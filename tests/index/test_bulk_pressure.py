@@ -22,13 +22,14 @@ from index_corpus import CORPUS
 
 from pipeline.cli import main
 from pipeline.config import Settings
-from pipeline.index.bulk import article_action, deadletter_file, document_action, index_articles, index_documents
+from pipeline.index.bulk import article_action, document_action, index_articles, index_documents
 from pipeline.index.client import connect
 from pipeline.index.deadletters import list_deadletters, retry_deadletters
 from pipeline.index.mapping import IndexNames
 from pipeline.index.setup import setup_index
 from pipeline.models import Article
 from pipeline.outcomes import Outcome, Tally
+from pipeline.state.sqlite import deadletter_file
 
 pytestmark = pytest.mark.engine
 
@@ -386,15 +387,13 @@ def test_a_document_that_is_not_json_is_bad_input_and_a_bug_still_raises(es: Any
 
 def test_the_dead_letter_file_rewrite_keeps_lines_appended_meanwhile(tmp_path: Path, index_settings: Settings) -> None:
     """The rewrite drops only lines it read; a writer appending during a replay loses nothing."""
-    from pipeline.index import deadletters
-    from pipeline.index.bulk import append_letters
+    from pipeline.state.sqlite import FileDeadLetters
 
     path = deadletter_file(index_settings)
-    append_letters(path, [{"article_id": "a", "failed_at": "1"}, {"article_id": "b", "failed_at": "2"}])
-    snapshot = deadletters._snapshot(path)
-    doomed = {
-        line.digest for line in deadletters._file_lines(snapshot) if line.letter and line.letter["article_id"] == "a"
-    }
-    append_letters(path, [{"article_id": "a", "failed_at": "1"}])  # identical to a doomed line, but later
-    assert deadletters._rewrite_file(snapshot, doomed) == (1, "")
+    store = FileDeadLetters(path)
+    store.append([{"article_id": "a", "failed_at": "1"}, {"article_id": "b", "failed_at": "2"}])
+    snapshot = store.snapshot()
+    doomed = {line.key for line in store.letters(snapshot) if line.letter and line.letter["article_id"] == "a"}
+    store.append([{"article_id": "a", "failed_at": "1"}])  # identical to a doomed line, but later
+    assert store.remove(snapshot, doomed) == (1, "")
     assert [json.loads(line)["article_id"] for line in path.read_text().splitlines()] == ["b", "a"]

@@ -13,9 +13,7 @@ from index_corpus import CORPUS
 
 from pipeline.config import Settings
 from pipeline.index.bulk import (
-    append_letters,
     article_document,
-    deadletter_file,
     document_action,
     index_articles,
     index_documents,
@@ -27,6 +25,7 @@ from pipeline.index.roles import indexer_role
 from pipeline.index.runs import store_run_report
 from pipeline.index.setup import index_status, setup_index
 from pipeline.outcomes import Tally
+from pipeline.state.sqlite import append_letters, deadletter_file
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]  # about 11 s: the node reloads its file realm every 5 s
 

@@ -86,7 +86,8 @@ def test_a_capture_keeps_the_scope_its_source_had_at_fetch_time_unless_the_sourc
 ) -> None:
     from datetime import UTC, datetime
 
-    from pipeline.fetch.warc import CapturedResponse, WarcSink, iter_responses
+    from pipeline.fetch.warc import CapturedResponse, WarcSink
+    from pipeline.warc import iter_responses
 
     path = tmp_path / "capture.warc.gz"
     with WarcSink(path) as sink:

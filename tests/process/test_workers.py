@@ -22,11 +22,11 @@ from pipeline.config import Settings, load_settings
 from pipeline.enrich import ModelMissing
 from pipeline.extract import dedup
 from pipeline.gate import Scopes
-from pipeline.index.bulk import deadletter_file
 from pipeline.models import Article, RawPage
 from pipeline.outcomes import Outcome, StageResult, Tally
 from pipeline.process import Input, process
 from pipeline.sources import Scope
+from pipeline.state.sqlite import deadletter_file
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fetch_newsroom import Hit, Newsroom, Reply, article
@@ -61,7 +62,9 @@ def test_claimers_in_threads_never_take_the_same_capture(state_settings: Setting
     assert open_state(state_settings).ledger().counts() == {"done": 120}
 
 
-def _drain_in_process(settings: Settings, worker: str, out: multiprocessing.Queue[list[str]]) -> None:
+def _drain_in_process(settings: Settings, worker: str, out: multiprocessing.Queue[list[str]], start: Any) -> None:
+    open_state(settings).ledger()  # imports and connection done before the race starts
+    start.wait(timeout=120)  # both claim from the same moment: a slow spawn must not let one take everything
     out.put(_drain(settings, worker))
 
 
@@ -71,7 +74,8 @@ def test_claimers_in_two_processes_never_take_the_same_capture(state_settings: S
     open_state(state_settings).ledger().record(keys, run_id="burst")
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[str]] = ctx.Queue()
-    workers = [ctx.Process(target=_drain_in_process, args=(state_settings, f"p{i}", out)) for i in range(2)]
+    start = ctx.Barrier(2)
+    workers = [ctx.Process(target=_drain_in_process, args=(state_settings, f"p{i}", out, start)) for i in range(2)]
     for w in workers:
         w.start()
     results = [out.get(timeout=120) for _ in workers]

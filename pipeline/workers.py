@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -60,6 +61,35 @@ STOP_TIMEOUT_S = 10.0
 START_METHOD = "spawn"
 
 PageHook = Callable[[RawPage], None]
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a child that does not run the parent's ``__main__`` again.
+
+    ``spawn`` re-imports the parent's main script in every child (as ``__mp_main__``), and the parent
+    may be any program: in an Airflow 3 task it is the ``airflow`` script, whose import fails there (a
+    task's environment forbids the metadata database), so every worker died while starting. A worker
+    needs none of it: its code and arguments live in ``pipeline`` and pickle by module name. Without
+    ``__spec__`` and ``__file__`` on ``__main__``, multiprocessing leaves the child's main alone.
+    """
+    main = sys.modules["__main__"]
+    missing = object()
+    with _MAIN_LOCK:
+        saved = {name: main.__dict__.get(name, missing) for name in ("__spec__", "__file__")}
+        main.__spec__ = None
+        main.__dict__.pop("__file__", None)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    main.__dict__.pop(name, None)
+                else:
+                    main.__dict__[name] = value
 
 
 class WorkerError(RuntimeError):
@@ -131,7 +161,8 @@ class WorkerPool:
             target=worker_main, args=(self.settings, task_read, result_write, self.page_hook),
             name="chancery-worker", daemon=True,
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         task_read.close()  # the worker's ends: a dead worker then means EOF here, never a hang
         result_write.close()
         worker = _Worker(process, task_write, result_read)

@@ -205,3 +205,32 @@ def test_workers_of_a_killed_command_end_on_their_own(tmp_path: Path) -> None:
     command.wait(timeout=30)
     _, alive = psutil.wait_procs(workers, timeout=60)
     assert not alive
+
+
+# The parent program's main script, run as it is in an Airflow 3 task: importing it anywhere but as the
+# program itself fails (there, the `airflow` script fails in a task's environment, which forbids the
+# metadata database), so a worker that ran it again would die while starting.
+_PARENT_PROGRAM = """
+if __name__ != "__main__":
+    raise RuntimeError("the parent's main script ran again in a worker")
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from sample_pages import page
+from pipeline.config import load_settings
+from pipeline.outcomes import Tally
+from pipeline.process import process
+settings = load_settings(environ={}, overrides={"home": sys.argv[2]})
+tally = Tally()
+articles = list(process([page(i) for i in range(6)], settings, tally, workers=2))
+print(json.dumps({"articles": len(articles), "counts": tally.as_dict()}))
+"""
+
+
+def test_workers_start_whatever_program_the_parent_runs(tmp_path: Path) -> None:
+    program = tmp_path / "parent_program.py"
+    program.write_text(_PARENT_PROGRAM, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(program), str(Path(__file__).parents[1]), str(tmp_path / "home")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["articles"] == 6, result

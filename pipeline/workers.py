@@ -96,6 +96,10 @@ class WorkerError(RuntimeError):
     """A worker raised (a bug, or a setup error that could not be sent as itself); carries its traceback."""
 
 
+class DaemonicParent(RuntimeError):
+    """Worker processes asked for in a daemonic process, which may not have children: a setup error."""
+
+
 def worker_count(configured: int) -> int:
     """``process.workers``: 0 is one per core this process may run on."""
     if configured > 0:
@@ -143,6 +147,12 @@ class WorkerPool:
     """
 
     def __init__(self, settings: Settings, size: int, page_hook: PageHook | None = None) -> None:
+        if multiprocessing.current_process().daemon:
+            # A task forked from a Celery prefork pool's child is one: the worker serving the process
+            # queue runs its one task at a time with the solo pool (docker-compose.yml).
+            raise DaemonicParent(
+                "process.workers needs child processes, and this process is daemonic (a Celery prefork "
+                "pool's child?): run the Celery worker of the process queue with AIRFLOW__CELERY__POOL=solo")
         self.settings = settings
         self.size = max(1, size)
         self.page_hook = page_hook

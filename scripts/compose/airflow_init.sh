@@ -2,7 +2,7 @@
 # docker compose `airflow-init`: everything the stack needs before Airflow starts, failing loudly.
 #
 #  1. refuses to start without the secrets from .env (no defaults anywhere);
-#  2. migrates Airflow's database;
+#  2. migrates Airflow's database and creates Chancery's state database;
 #  3. writes the admin login (AIRFLOW_ADMIN_PASSWORD), the pools and the connections;
 #  4. sets the index up as the `elastic` superuser (template, indices, aliases need cluster `manage`);
 #  5. waits for Kibana and imports the data views, saved searches and dashboards.
@@ -30,6 +30,17 @@ path = pathlib.Path(os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FIL
 path.parent.mkdir(parents=True, exist_ok=True)
 path.write_text(json.dumps({"admin": os.environ["AIRFLOW_ADMIN_PASSWORD"]}), encoding="utf-8")
 path.chmod(0o600)
+PY
+
+step "creating Chancery's state database (CHANCERY_STATE_URL) when missing"
+python - <<'PY'
+import os
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+target = conninfo_to_dict(os.environ["CHANCERY_STATE_URL"])
+with psycopg.connect(make_conninfo(**{**target, "dbname": "postgres"}), autocommit=True) as db:
+    if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target["dbname"],)).fetchone():
+        db.execute(f'CREATE DATABASE "{target["dbname"]}"')
 PY
 
 step "importing the pools"

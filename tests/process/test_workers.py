@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -234,3 +236,23 @@ def test_workers_start_whatever_program_the_parent_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["articles"] == 6, result
+
+
+def _pool_in_a_daemon(settings: Settings, answer: Any) -> None:
+    try:
+        pool_module.WorkerPool(settings, 1)
+    except pool_module.DaemonicParent as exc:
+        answer.put(f"DaemonicParent: {exc}")
+    else:
+        answer.put("no error")
+
+
+def test_worker_processes_asked_for_in_a_daemonic_process_are_a_setup_error(settings: Settings) -> None:
+    # A Celery prefork pool's child is daemonic; multiprocessing would refuse its first worker with an assert.
+    context = multiprocessing.get_context("spawn")
+    answer = context.Queue()
+    daemon = context.Process(target=_pool_in_a_daemon, args=(settings, answer), daemon=True)
+    daemon.start()
+    got = answer.get(timeout=120)
+    daemon.join(30)
+    assert got.startswith("DaemonicParent:") and "AIRFLOW__CELERY__POOL=solo" in got, got

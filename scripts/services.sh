@@ -2,7 +2,8 @@
 # Services the Airflow tests (and `chancery airflow` users) need besides Elasticsearch: Redis.
 #
 #   scripts/services.sh install            apt-get install redis-server when missing (needs root / apt)
-#   scripts/services.sh redis-start PORT DIR   start redis-server on 127.0.0.1:PORT, state and pid in DIR
+#   scripts/services.sh redis-start PORT DIR [ADDRS]   start redis-server on 127.0.0.1:PORT (or on each of
+#                                          the space-separated ADDRS), state and pid in DIR
 #   scripts/services.sh redis-stop DIR     stop the redis-server started with that DIR
 #
 # Airflow itself needs nothing more: its metadata database is SQLite under AIRFLOW_HOME
@@ -24,21 +25,24 @@ case "${1:-}" in
     fi
     ;;
   redis-start)
-    port="${2:?port}"; dir="${3:?state dir}"
+    port="${2:?port}"; dir="${3:?state dir}"; addrs="${4:-127.0.0.1}"; first="${addrs%% *}"
     mkdir -p "$dir"
     bin="$(redis_bin)" || { echo "redis-server is missing: run scripts/services.sh install" >&2; exit 1; }
-    "$bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+    # Protected mode refuses every non-loopback client of a server without a password. Bound to the
+    # named addresses only (a private network such as the scale test's bridge), there is no other.
+    protected=yes; [ "$addrs" = 127.0.0.1 ] || protected=no
+    "$bin" --port "$port" --bind "$addrs" --protected-mode "$protected" --dir "$dir" --save '' --appendonly no \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
     for _ in $(seq 1 50); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+      if (exec 3<>"/dev/tcp/$first/$port") 2>/dev/null; then exit 0; fi
       sleep 0.1
     done
-    echo "redis-server did not open 127.0.0.1:$port; see $dir/redis.log" >&2; exit 1
+    echo "redis-server did not open $first:$port; see $dir/redis.log" >&2; exit 1
     ;;
   redis-stop)
     dir="${2:?state dir}"
     if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; rm -f "$dir/redis.pid"; fi
     ;;
   *)
-    sed -n '2,9p' "$0"; exit 2;;
+    sed -n '2,10p' "$0"; exit 2;;
 esac

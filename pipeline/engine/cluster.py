@@ -183,7 +183,8 @@ def _plan(
         discovery["cluster.initial_master_nodes"] = ",".join(m.name for m in layout.members)
 
     def launch(member: NodeLayout, pair: tuple[int, int]) -> Launch:
-        return Launch(NodeState(pair[0], pair[1], engine.version, user.name), engine.cluster_heap, discovery)
+        return Launch(NodeState(pair[0], pair[1], engine.version, user.name), engine.cluster_heap, discovery,
+                      engine.http_hosts)
 
     def on_fresh_ports(member: NodeLayout) -> Callable[[], Launch]:
         # Chosen when the retry comes: the port lost meanwhile is in use by then, so the scan passes it.

@@ -294,7 +294,8 @@ def _launch_single(
 
     def plan(previous: NodeState | None) -> Launch:
         http, transport = node.choose_ports(engine.port, engine.transport_port, previous, set())
-        return Launch(NodeState(http, transport, engine.version, user.name), engine.heap, SINGLE_NODE_DISCOVERY)
+        return Launch(NodeState(http, transport, engine.version, user.name), engine.heap, SINGLE_NODE_DISCOVERY,
+                      engine.http_hosts)
 
     started = time.monotonic()
     deadline = started + engine.startup_timeout

@@ -147,6 +147,7 @@ class Launch:
     state: NodeState
     heap: str
     discovery: dict[str, str] = field(default_factory=dict)  # discovery and transport TLS (-E key=value)
+    http_hosts: tuple[str, ...] = ("127.0.0.1",)  # engine.http_hosts
 
 
 @dataclass(frozen=True)
@@ -335,6 +336,7 @@ def _node_settings(layout: NodeLayout, launch: Launch) -> list[str]:
         "cluster.name": CLUSTER_NAME,
         "node.name": layout.name,
         "network.host": "127.0.0.1",
+        "http.host": ",".join(launch.http_hosts),
         "http.port": str(launch.state.http_port),
         "transport.port": str(launch.state.transport_port),
         "path.data": str(layout.data),

@@ -70,8 +70,10 @@ class HostGate:
                     min(self.default_concurrency, concurrency or self.default_concurrency),
                 )
                 return
-            if delay is not None:
-                state.delay = max(state.delay, delay)
+            if delay is not None and delay > state.delay:
+                # The last start (robots.txt, which announced this delay) is spaced by the new delay too.
+                state.next_start += delay - state.delay
+                state.delay = delay
             if concurrency is not None and concurrency < state.concurrency:
                 # Only reachable before the first request; later a smaller cap would need a new semaphore.
                 state.concurrency = concurrency

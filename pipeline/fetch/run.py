@@ -25,6 +25,7 @@ date, or without one that time, falls in the window: ``outside_window`` otherwis
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -151,8 +152,9 @@ class _Crawler:
         self.leases = state.host_leases() if self.fs.polite else None
         self.gate = HostGate(self.fs.per_host_delay, self.fs.per_host_concurrency, enabled=self.fs.polite,
                              leases=self.leases)
+        self.holding = threading.local()  # .host: the host whose slot this thread holds, while it fetches
         self.robots = (
-            RobotsCache(lambda url: self.fetcher.fetch(url, ContentKind.ROBOTS), self.fs.user_agent)
+            RobotsCache(self._fetch_robots, self.fs.user_agent)
             if self.fs.polite
             else None
         )
@@ -452,14 +454,29 @@ class _Crawler:
             if delay:
                 self.gate.configure(host, delay=delay)
         with self.gate.slot(host):
-            return self.fetcher.fetch(
-                url,
-                kind,
-                validators,
-                hop_check=hop_check or self._hop_check,
-                on_retry_after=lambda s: self.gate.defer(host, s),
-                credentials=credentials,
-            )
+            self.holding.host = host
+            try:
+                return self.fetcher.fetch(
+                    url,
+                    kind,
+                    validators,
+                    hop_check=hop_check or self._hop_check,
+                    on_retry_after=lambda s: self.gate.defer(host, s),
+                    credentials=credentials,
+                )
+            finally:
+                self.holding.host = None
+
+    def _fetch_robots(self, url: str) -> FetchResult:
+        # robots.txt is a request to the host like any other: it waits for the host's slot (and, with a
+        # shared state store, its lease), or every run's first request would ignore the Crawl-delay. A
+        # redirect to another origin of the host being fetched (http → https) asks for it under the slot
+        # this thread holds: waiting for a second one could wait for itself.
+        host = _host(url)
+        if getattr(self.holding, "host", None) == host:
+            return self.fetcher.fetch(url, ContentKind.ROBOTS)
+        with self.gate.slot(host):
+            return self.fetcher.fetch(url, ContentKind.ROBOTS)
 
     def _hop_check(self, url: str) -> Refusal | None:
         return self.robots.check(url) if self.robots is not None else None

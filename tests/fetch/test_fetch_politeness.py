@@ -55,6 +55,17 @@ def test_crawl_delay_spaces_requests_to_one_host(newsroom: Newsroom, fetch_setti
     assert min(gaps) >= 0.28, gaps  # 0.3 s apart, with a little clock slack
 
 
+def test_robots_txt_is_spaced_like_any_request(newsroom: Newsroom, fetch_settings: Settings, tmp_path) -> None:
+    # robots.txt is itself a request to the host: it takes the host's slot, and the Crawl-delay it
+    # announces already holds between it and the next request.
+    newsroom.route("/robots.txt", Reply(body=b"User-agent: *\nCrawl-delay: 0.3\n", content_type="text/plain"))
+    page = newsroom.page("/briefing/first", article("First briefing", "The spokesperson opened the year."))
+    run = run_fetch(fetch_settings, [_source([page])], None, "robots-spacing", tmp_path, show_progress=False)
+    assert run.report.counts_by_outcome() == {"ok": 1}
+    (robots,), (first,) = newsroom.hits_for("/robots.txt"), newsroom.hits_for("/briefing/first")
+    assert first.at - robots.at >= 0.28, first.at - robots.at
+
+
 def test_robots_5xx_means_disallow_all(newsroom: Newsroom, fetch_settings: Settings, tmp_path) -> None:
     newsroom.route("/robots.txt", Reply(500, b"oops"))
     page = newsroom.page("/press/3", article("Note verbale", "Delivered today."))

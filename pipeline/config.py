@@ -27,9 +27,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_SOURCES = PACKAGE_DIR / "data" / "sources.yaml"
 
 
+def node_urls(url: str) -> list[str]:
+    """The node URLs of ``elasticsearch.url``: one, or several of one cluster separated by commas."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 @dataclass(frozen=True)
 class ElasticsearchSettings:
-    url: str | None = None  # None: the local engine that `chancery engine start` runs; user:password@ allowed
+    # None: the local engine that `chancery engine start` runs; user:password@ allowed. Several nodes of one
+    # cluster separated by commas: requests go on through the others while one is down.
+    url: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # never in a traceback or a log line
     api_key: str | None = field(default=None, repr=False)

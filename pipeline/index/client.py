@@ -8,7 +8,7 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, AuthenticationException, Elasticsearch
 
-from pipeline.config import Settings
+from pipeline.config import Settings, node_urls
 
 HOW_TO_START = (
     "start the local engine with `chancery engine start`, or set ELASTICSEARCH_URL "
@@ -56,7 +56,9 @@ def connect(settings: Settings, check: bool = True) -> Elasticsearch:
         options["basic_auth"] = auth
     if es_settings.ca_certs:
         options["ca_certs"] = es_settings.ca_certs
-    es = Elasticsearch(url, **options)
+    # Several nodes (ELASTICSEARCH_URL=http://a:9200,http://b:9200): the transport spreads requests over
+    # them, and a node that stops answering is set aside while the others take its requests.
+    es = Elasticsearch(node_urls(url), **options)
     if check:
         check_available(es)
     return es

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, load_settings, node_urls
 from pipeline.logs import get_logger, log_event
 
 log = get_logger("orchestrate.runtime")
@@ -20,15 +20,23 @@ ES_CONN_ID = "chancery_elasticsearch"
 
 
 def es_connection_uri(url: str, username: str | None, password: str | None) -> str:
-    """``http://host:9200`` + credentials → ``elasticsearch://user:pw@host:9200?scheme=http``."""
-    from urllib.parse import quote, urlsplit, urlunsplit
+    """``http://host:9200`` + credentials → ``elasticsearch://user:pw@host:9200?scheme=http``.
 
-    parts = urlsplit(url)
+    A connection has one host: of several node URLs the first is its host, and all of them (without
+    credentials) go in its extra as ``nodes``, which ``settings_from_connection`` reads back.
+    """
+    from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+    nodes = [urlsplit(node) for node in node_urls(url)] or [urlsplit("http://127.0.0.1:9200")]
+    parts = nodes[0]
     auth = ""
     if username:
         auth = quote(username, safe="") + (":" + quote(password, safe="") if password else "") + "@"
     netloc = auth + (parts.hostname or "127.0.0.1") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(("elasticsearch", netloc, parts.path, f"scheme={parts.scheme or 'http'}", ""))
+    query = {"scheme": parts.scheme or "http"}
+    if len(nodes) > 1:
+        query["nodes"] = ",".join(urlunsplit((n.scheme, n.netloc.rpartition("@")[2], n.path, "", "")) for n in nodes)
+    return urlunsplit(("elasticsearch", netloc, parts.path, urlencode(query), ""))
 
 
 def settings_from_connection(settings: Settings, conn: Any) -> Settings:
@@ -37,7 +45,7 @@ def settings_from_connection(settings: Settings, conn: Any) -> Settings:
         return settings
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
     scheme = extra.get("scheme", "http")
-    url = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+    url = extra.get("nodes") or f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
     es = dataclasses.replace(settings.elasticsearch, url=url,
                              username=conn.login or settings.elasticsearch.username,
                              password=conn.password or settings.elasticsearch.password)

@@ -212,6 +212,23 @@ def test_engine_down_names_how_to_start_it(index_settings: Settings) -> None:
     assert "ELASTICSEARCH_URL" in str(caught.value)
 
 
+def test_a_node_list_goes_on_through_the_nodes_that_answer(es: Any, index_settings: Settings) -> None:
+    # The first node of the list refuses connections (nothing listens there); the client sets it aside.
+    listed = dataclasses.replace(index_settings, elasticsearch=dataclasses.replace(
+        index_settings.elasticsearch, url=f"http://127.0.0.1:9, {index_settings.elasticsearch.url}"))
+    setup_index(es, index_settings)
+    client = connect(listed)
+    try:
+        assert len(client.transport.node_pool.all()) == 2
+        tally = Tally()
+        index_articles(client, CORPUS[:3], listed, tally)
+        for _ in range(4):  # round robin: each request tries a node, the dead one among them
+            assert _count(client, listed) == 3
+        assert tally.counts.get(Outcome.INDEX_ERROR.value, 0) == 0
+    finally:
+        client.close()
+
+
 def test_engine_gone_mid_bulk_dead_letters_to_a_file_and_raises(es: Any, index_settings: Settings) -> None:
     closed = dataclasses.replace(
         index_settings,

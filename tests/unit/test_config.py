@@ -51,3 +51,25 @@ def test_secrets_are_masked_when_printed() -> None:
     assert printed["elasticsearch"]["password"] == "********"
     assert "hunter2" not in str(printed)
     assert isinstance(settings, Settings)
+
+
+def test_several_elasticsearch_nodes_survive_the_airflow_connection() -> None:
+    from types import SimpleNamespace
+    from urllib.parse import parse_qsl, urlsplit
+
+    from pipeline.config import node_urls
+    from pipeline.orchestrate.runtime import es_connection_uri, settings_from_connection
+
+    url = "http://es-1:9200, http://es-2:9200,http://es-3:9201"
+    assert node_urls(url) == ["http://es-1:9200", "http://es-2:9200", "http://es-3:9201"]
+    uri = urlsplit(es_connection_uri(url, "writer", "s3cret"))
+    assert (uri.hostname, uri.port, uri.username, uri.password) == ("es-1", 9200, "writer", "s3cret")
+    extra = dict(parse_qsl(uri.query))
+    assert "s3cret" not in extra["nodes"]
+    # Airflow makes a connection's query its extra; the tasks read the node list back from it.
+    conn = SimpleNamespace(host=uri.hostname, port=uri.port, login="writer", password="s3cret", extra_dejson=extra)
+    es = settings_from_connection(load_settings(environ={}), conn).elasticsearch
+    assert node_urls(es.url or "") == ["http://es-1:9200", "http://es-2:9200", "http://es-3:9201"]
+    assert (es.username, es.password) == ("writer", "s3cret")
+    single = urlsplit(es_connection_uri("https://one:9243", None, None))
+    assert (single.hostname, single.port, dict(parse_qsl(single.query))) == ("one", 9243, {"scheme": "https"})

@@ -146,3 +146,24 @@ def test_the_default_sources_keep_ministries_whole_and_gate_broad_outlets() -> N
         own = {"un", "foreign-ministry", "government", "head-of-state"} & set(source.tags)
         assert source.scope is (Scope.ALL if own or source.id == "cc-news-local" else Scope.DIPLOMACY), source.id
     assert sources["bbc-world"].scope is Scope.DIPLOMACY and sources["jp-mofa-en"].scope is Scope.ALL
+
+
+def test_the_sources_file_is_read_once_per_version_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A drain asks for the scopes of every capture it processes; parsing the file each time cost as much as a page.
+    import os
+
+    import pipeline.sources
+    from pipeline.gate import source_scopes
+
+    reads: list[Path] = []
+    real = pipeline.sources.load_sources
+    monkeypatch.setattr(pipeline.sources, "load_sources", lambda p: reads.append(Path(p)) or real(p))
+    path = _sources(tmp_path, '  - {id: wire, name: Wire, kind: rss, url: "https://wire.test/rss", scope: diplomacy}\n')
+    settings = load_settings(environ={}, overrides={"sources": str(path)})
+    first = [source_scopes(settings, Scope.DIPLOMACY) for _ in range(5)]
+    assert len(reads) == 1 and all(s.by_source == {"wire": Scope.DIPLOMACY} for s in first)
+    # Widening the source's scope in the file is seen at the next call, as a replay after widening needs.
+    path.write_text(path.read_text(encoding="utf-8").replace("scope: diplomacy", "scope: all"), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert source_scopes(settings, Scope.DIPLOMACY).by_source == {"wire": Scope.ALL}
+    assert len(reads) == 2

@@ -218,6 +218,14 @@ def destroy(network: Network) -> None:
         shutil.rmtree(network.disk, ignore_errors=True)
 
 
+def own_disks(root: Path, names: Sequence[str]) -> dict[str, Path]:
+    """A folder per host under ``root``, made: what ``worker_hosts`` mounts as each host's own disk."""
+    disks = {name: root / name for name in names}
+    for folder in disks.values():
+        folder.mkdir()
+    return disks
+
+
 @contextmanager
 def worker_hosts(names: Sequence[str], disks: Mapping[str, Path] | None = None) -> Iterator[Network]:
     """Hosts for the block, removed after it even when it fails; a crashed earlier run's are removed first."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from af_harness import wait_for
-from netns import Network, unavailable, worker_hosts
+from netns import Network, own_disks, unavailable, worker_hosts
 from stack import BridgedRedis, ControlPlane, Postgres, Worker, celery_environment, free_port_on, worker_env
 
 from pipeline.config import Settings
@@ -58,9 +58,7 @@ class Installation:
 @pytest.fixture(scope="module")
 def installation(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     root = tmp_path_factory.mktemp("celery-hosts")
-    disks = {name: root / name for name in HOSTS}
-    for folder in disks.values():
-        folder.mkdir()
+    disks = own_disks(root, HOSTS)
     dags = root / "dags"
     dags.mkdir()
     (dags / "where_tasks_run.py").write_text(textwrap.dedent(DAG))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from netns import PREFIX, Network, _namespaces, clean_leftovers, unavailable, worker_hosts
+from netns import PREFIX, Network, _namespaces, clean_leftovers, own_disks, unavailable, worker_hosts
 
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no worker hosts here: {REASON}")
@@ -27,9 +27,7 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Network]:
-    disks = {name: tmp_path / name for name in ("host-a", "host-b")}
-    for folder in disks.values():
-        folder.mkdir()
+    disks = own_disks(tmp_path, ("host-a", "host-b"))
     with worker_hosts(list(disks), disks) as network:
         yield network
 

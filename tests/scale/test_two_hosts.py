@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from af_harness import airflow_cli, wait_for
 from ingest_runs import indexed_urls
-from netns import Network, unavailable, worker_hosts
+from netns import Network, own_disks, unavailable, worker_hosts
 from newsroom import ScaleNewsroom, open_scale_newsroom, spread_articles
 from s3_service import S3Service
 from stack import BridgedRedis, ControlPlane, Postgres, Worker, celery_environment, free_port_on, worker_env
@@ -98,9 +98,7 @@ def _cluster_settings(base: Settings, home: Path, gateway: str) -> Settings:
 @pytest.fixture(scope="module")
 def fleet(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     root = tmp_path_factory.mktemp("two-hosts")
-    disks = {name: root / name for name in HOSTS}
-    for folder in disks.values():
-        folder.mkdir()
+    disks = own_disks(root, HOSTS)
     cleanups: list[Any] = []
     with worker_hosts(HOSTS, disks) as net:
         gateway = net.gateway
